@@ -8,17 +8,10 @@
 #include <random>
 #include <vector>
 
+#include "kvlite/kvlite.h"  // SamplerParams
+
 namespace kvlite {
 
-struct SamplerParams {
-  float temperature = 0.8f;
-  int32_t top_k = 40;           // 0 or less: no top-k
-  float top_p = 0.95f;          // 1: no top-p
-  float min_p = 0.05f;          // 0: no min-p
-  float repeat_penalty = 1.0f;  // 1: none (llama.cpp's rule: divide positive logits, multiply negative)
-  int32_t repeat_last_n = 64;   // how many recent tokens the penalty looks at
-  uint64_t seed = 0x5eed;
-};
 
 class Sampler {
  public:

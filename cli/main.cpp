@@ -1,0 +1,162 @@
+// kvlite: the native command-line front end over the public API.
+//   kvlite generate   -m MODEL -p PROMPT -n N [sampling flags]
+//   kvlite perplexity -m MODEL -f TEXTFILE -c CTX
+//   kvlite tokenize   -m MODEL -p TEXT
+//   kvlite info       -m MODEL
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "args.h"
+#include "kvlite/kvlite.h"
+
+namespace kvlite::cli {
+namespace {
+
+const FlagSpec kModel{"--model", "-m"};
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "kvlite: error: %s\n", message.c_str());
+  return 1;
+}
+
+void print_usage() {
+  std::fprintf(stderr,
+               "usage:\n"
+               "  kvlite generate   -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+               "                    [--repeat-penalty R] [--seed S] [-c CTX]\n"
+               "  kvlite perplexity -m MODEL -f TEXTFILE [-c CTX]\n"
+               "  kvlite tokenize   -m MODEL -p TEXT\n"
+               "  kvlite info       -m MODEL\n");
+}
+
+Result<std::shared_ptr<Model>> load_model(const Args& args) {
+  if (!args.has("--model")) return Status::Error("missing -m MODEL");
+  return Model::load_file(args.get("--model"));
+}
+
+int cmd_generate(Args& args) {
+  SamplerParams sp;
+  sp.temperature = float(args.number("--temp", sp.temperature));
+  sp.top_k = int32_t(args.integer("--top-k", sp.top_k));
+  sp.top_p = float(args.number("--top-p", sp.top_p));
+  sp.min_p = float(args.number("--min-p", sp.min_p));
+  sp.repeat_penalty = float(args.number("--repeat-penalty", sp.repeat_penalty));
+  sp.seed = uint64_t(args.integer("--seed", int64_t(sp.seed)));
+  const int64_t n = args.integer("--n-predict", 64);
+  const int64_t ctx = args.integer("--ctx-size", 0);
+  if (args.error()) return fail(*args.error());
+  if (!args.has("--prompt")) return fail("missing -p PROMPT");
+  auto model = load_model(args);
+  if (!model) return fail(model.message());
+  SessionParams params;
+  params.n_ctx = int32_t(ctx);
+  auto session = Session::create(model.value(), params);
+  if (!session) return fail(session.message());
+  auto stats = session.value()->generate(args.get("--prompt"), int32_t(n), sp, [](std::string_view piece, int32_t) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  if (!stats) return fail(stats.message());
+  std::printf("\n");
+  const GenerateStats& s = stats.value();
+  std::fprintf(stderr, "prompt: %d tokens in %.3f s (%.1f tokens/s)\n", s.prompt_tokens, s.prompt_seconds,
+               s.prompt_tokens_per_second());
+  std::fprintf(stderr, "generate: %d tokens in %.3f s (%.1f tokens/s)%s\n", s.generated_tokens, s.generate_seconds,
+               s.generate_tokens_per_second(), s.stopped_at_eos ? ", stopped at end of text" : "");
+  return 0;
+}
+
+int cmd_perplexity(Args& args) {
+  const int64_t ctx = args.integer("--ctx-size", 512);
+  if (args.error()) return fail(*args.error());
+  if (!args.has("--file")) return fail("missing -f TEXTFILE");
+  std::ifstream in(args.get("--file"), std::ios::binary);
+  if (!in) return fail("cannot open text file '" + args.get("--file") + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto model = load_model(args);
+  if (!model) return fail(model.message());
+  auto result = perplexity(model.value(), text.str(), int32_t(ctx), [](int32_t done, int32_t total) {
+    std::fprintf(stderr, "\rchunk %d/%d", done, total);
+    return true;
+  });
+  std::fprintf(stderr, "\n");
+  if (!result) return fail(result.message());
+  const PerplexityResult& r = result.value();
+  std::fprintf(stderr, "%d chunks of %d tokens, %d scored, %.2f s\n", r.n_chunks, int(ctx), r.n_scored, r.seconds);
+  std::printf("PPL = %.4f +/- %.4f\n", r.ppl, r.ppl_err);
+  return 0;
+}
+
+int cmd_tokenize(Args& args) {
+  if (!args.has("--prompt")) return fail("missing -p TEXT");
+  auto model = load_model(args);
+  if (!model) return fail(model.message());
+  const std::vector<int32_t> ids = model.value()->tokenize(args.get("--prompt"), true, true);
+  for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);
+  std::printf("\n");
+  return 0;
+}
+
+int cmd_info(Args& args) {
+  auto model = load_model(args);
+  if (!model) return fail(model.message());
+  const Model& m = *model.value();
+  const ModelInfo& info = m.info();
+  std::printf("architecture: %s  name: %s\n", info.architecture.c_str(), info.name.c_str());
+  std::printf("layers %d  embd %d  heads %d/%d (head dim %d)  ffn %d  vocab %d  ctx %d\n", info.n_layer, info.n_embd,
+              info.n_head, info.n_head_kv, info.head_dim, info.n_ff, info.n_vocab, info.n_ctx_train);
+  std::printf("weights in memory: %llu bytes  file: %llu bytes\n\nmetadata:\n",
+              static_cast<unsigned long long>(info.weight_bytes), static_cast<unsigned long long>(info.file_bytes));
+  for (const auto& [key, value] : m.metadata()) std::printf("  %-40s %s\n", key.c_str(), value.c_str());
+  std::printf("\ntensors:\n");
+  for (const TensorSummary& t : m.tensors()) {
+    std::string dims;
+    for (size_t i = 0; i < t.dims.size(); ++i) dims += (i ? " x " : "") + std::to_string(t.dims[i]);
+    std::printf("  %-32s %-7s %-16s offset %-10llu %llu bytes\n", t.name.c_str(), t.type.c_str(), dims.c_str(),
+                static_cast<unsigned long long>(t.offset), static_cast<unsigned long long>(t.bytes));
+  }
+  return 0;
+}
+
+struct Command {
+  const char* name;
+  int (*run)(Args&);
+  std::vector<FlagSpec> flags;
+};
+
+std::vector<Command> commands() {
+  return {
+      {"generate", cmd_generate,
+       {kModel, {"--prompt", "-p"}, {"--n-predict", "-n"}, {"--temp", ""}, {"--top-k", ""}, {"--top-p", ""},
+        {"--min-p", ""}, {"--repeat-penalty", ""}, {"--seed", ""}, {"--ctx-size", "-c"}}},
+      {"perplexity", cmd_perplexity, {kModel, {"--file", "-f"}, {"--ctx-size", "-c"}}},
+      {"tokenize", cmd_tokenize, {kModel, {"--prompt", "-p"}}},
+      {"info", cmd_info, {kModel}},
+  };
+}
+
+}  // namespace
+}  // namespace kvlite::cli
+
+int main(int argc, char** argv) {
+  using namespace kvlite::cli;
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    print_usage();
+    return argc < 2 ? 1 : 0;
+  }
+  for (Command& cmd : commands()) {
+    if (argv[1] != std::string(cmd.name)) continue;
+    Args args;
+    if (auto err = args.parse(argc, argv, 2, cmd.flags)) {
+      print_usage();
+      return fail(*err);
+    }
+    return cmd.run(args);
+  }
+  print_usage();
+  return fail(std::string("unknown command '") + argv[1] + "'");
+}

@@ -1,0 +1,37 @@
+// Elementwise and row kernels of the forward pass. They know nothing of models:
+// plain arrays in, plain arrays out.
+#pragma once
+
+#include <cstdint>
+
+namespace kvlite {
+
+// out = x / rms(x) * weight
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
+// In place: x = exp(x - max) / sum.
+void softmax(float* x, int64_t n);
+// In place: gate = silu(gate) * up.
+void swiglu(float* gate, const float* up, int64_t n);
+// y += x
+void add(float* y, const float* x, int64_t n);
+float dot_f32(const float* a, const float* b, int64_t n);
+// y += a * x
+void axpy(float* y, float a, const float* x, int64_t n);
+
+// How a rotary embedding pairs the dimensions of a head.
+enum class RopeStyle {
+  Adjacent,  // (0,1), (2,3), ...: llama / GGUF's permuted q and k
+  NeoX,      // (i, i + d/2): qwen2, gemma, phi3
+};
+
+// Precomputed inverse frequencies for one head size.
+struct RopeTable {
+  int32_t head_dim = 0;
+  RopeStyle style = RopeStyle::Adjacent;
+  float inv_freq[512] = {};  // theta^(-2i/d) for i < head_dim / 2
+};
+RopeTable make_rope_table(int32_t head_dim, float theta, RopeStyle style);
+// Rotates n_heads consecutive heads of x for position pos.
+void rope(float* x, int32_t n_heads, const RopeTable& table, int32_t pos);
+
+}  // namespace kvlite

@@ -1,0 +1,73 @@
+#include <cmath>
+
+#include "kernels/ops.h"
+
+namespace kvlite {
+
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {
+  double sum = 0;  // double: a long row of squares loses digits in float
+  for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * x[i];
+  const float scale = float(1.0 / std::sqrt(sum / double(n) + eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+void softmax(float* x, int64_t n) {
+  float max = x[0];
+  for (int64_t i = 1; i < n; ++i) max = x[i] > max ? x[i] : max;
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = float(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void add(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+void axpy(float* y, float a, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+RopeTable make_rope_table(int32_t head_dim, float theta, RopeStyle style) {
+  RopeTable t;
+  t.head_dim = head_dim;
+  t.style = style;
+  for (int32_t i = 0; i < head_dim / 2; ++i) {
+    t.inv_freq[i] = float(std::pow(double(theta), -2.0 * i / head_dim));
+  }
+  return t;
+}
+
+void rope(float* x, int32_t n_heads, const RopeTable& t, int32_t pos) {
+  const int32_t d = t.head_dim, half = d / 2;
+  for (int32_t i = 0; i < half; ++i) {
+    const float angle = float(pos) * t.inv_freq[i];
+    const float c = std::cos(angle), s = std::sin(angle);
+    for (int32_t h = 0; h < n_heads; ++h) {
+      float* head = x + int64_t(h) * d;
+      const int32_t a = t.style == RopeStyle::Adjacent ? 2 * i : i;
+      const int32_t b = t.style == RopeStyle::Adjacent ? 2 * i + 1 : i + half;
+      const float x0 = head[a], x1 = head[b];
+      head[a] = x0 * c - x1 * s;
+      head[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+}  // namespace kvlite
