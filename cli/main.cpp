@@ -8,6 +8,8 @@
 #include <sstream>
 #include <string>
 
+#include <unistd.h>
+
 #include "args.h"
 #include "kvlite/kvlite.h"
 
@@ -79,11 +81,13 @@ int cmd_perplexity(Args& args) {
   text << in.rdbuf();
   auto model = load_model(args);
   if (!model) return fail(model.message());
-  auto result = perplexity(model.value(), text.str(), int32_t(ctx), [](int32_t done, int32_t total) {
-    std::fprintf(stderr, "\rchunk %d/%d", done, total);
+  // Progress on a terminal only: logs should not fill with carriage returns.
+  const bool tty = isatty(fileno(stderr));
+  auto result = perplexity(model.value(), text.str(), int32_t(ctx), [tty](int32_t done, int32_t total) {
+    if (tty) std::fprintf(stderr, "\rchunk %d/%d", done, total);
     return true;
   });
-  std::fprintf(stderr, "\n");
+  if (tty) std::fprintf(stderr, "\n");
   if (!result) return fail(result.message());
   const PerplexityResult& r = result.value();
   std::fprintf(stderr, "%d chunks of %d tokens, %d scored, %.2f s\n", r.n_chunks, int(ctx), r.n_scored, r.seconds);

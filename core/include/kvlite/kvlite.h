@@ -144,4 +144,23 @@ struct PerplexityResult {
 Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::string_view text, int32_t n_ctx,
                                     const std::function<bool(int32_t done, int32_t total)>& on_chunk = {});
 
+// ---- Random-weight models of any shape, for tests and benchmarks ---------------
+
+// Speed and memory do not depend on the weights' values, so benchmarks run on
+// generated models of real shapes; tests use tiny ones. The vocabulary is a
+// small SentencePiece-style one (control tokens, 256 byte tokens, a few
+// letters and merges) padded with unused tokens up to n_vocab.
+struct RandomModelSpec {
+  int32_t n_layer = 2, n_embd = 64, n_head = 4, n_head_kv = 2, n_ff = 160;
+  int32_t n_vocab = 320;   // at least 300
+  int32_t n_ctx = 512;     // {arch}.context_length
+  float rope_theta = 10000.0f;
+  bool tied_embeddings = false;
+  std::string weight_type = "F32";  // matrices: any type name with a quantizer ("Q8_0", "F16", ...)
+  uint64_t seed = 1;
+};
+
+// Writes the model to path, streaming tensor by tensor (never whole in memory).
+Status write_random_model(const RandomModelSpec& spec, const std::string& path);
+
 }  // namespace kvlite

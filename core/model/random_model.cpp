@@ -1,0 +1,138 @@
+// Random-weight llama models of any shape, written with the project's own
+// GGUF writer (see RandomModelSpec in kvlite.h).
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "format/gguf_writer.h"
+#include "kvlite/kvlite.h"
+#include "tokenizer/tokenizer.h"
+
+namespace kvlite {
+
+namespace {
+
+// splitmix64: fast, seedable, and the same on every platform.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [-1, 1).
+  float symmetric() { return float(double(next() >> 11) * (2.0 / 9007199254740992.0) - 1.0); }
+
+ private:
+  uint64_t state_;
+};
+
+// <unk> <s> </s>, the 256 byte tokens, "▁" and the letters, a few merges with
+// rising scores, then unused padding up to n_vocab.
+void add_vocab(GgufWriter& w, int32_t n_vocab) {
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+  std::vector<float> scores = {0, 0, 0};
+  std::vector<int32_t> types = {int32_t(TokenAttr::Unknown), int32_t(TokenAttr::Control), int32_t(TokenAttr::Control)};
+  const char* hex = "0123456789ABCDEF";
+  for (int b = 0; b < 256; ++b) {
+    tokens.push_back(std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">");
+    scores.push_back(0);
+    types.push_back(int32_t(TokenAttr::Byte));
+  }
+  std::vector<std::string> pieces = {"\xe2\x96\x81"};
+  for (char c = 'a'; c <= 'z'; ++c) pieces.push_back(std::string(1, c));
+  for (const char* merged : {"\xe2\x96\x81t", "he", "\xe2\x96\x81the", "in", "an", "\xe2\x96\x81a", "er", "on"}) {
+    pieces.push_back(merged);
+  }
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    tokens.push_back(pieces[i]);
+    scores.push_back(-float(pieces.size() - i));
+    types.push_back(int32_t(TokenAttr::Normal));
+  }
+  while (int32_t(tokens.size()) < n_vocab) {
+    tokens.push_back("<unused" + std::to_string(tokens.size()) + ">");
+    scores.push_back(-1e9f);
+    types.push_back(int32_t(TokenAttr::Unused));
+  }
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set_string_array("tokenizer.ggml.tokens", tokens);
+  w.set_f32_array("tokenizer.ggml.scores", scores);
+  w.set_i32_array("tokenizer.ggml.token_type", types);
+  w.set_u32("tokenizer.ggml.bos_token_id", 1);
+  w.set_u32("tokenizer.ggml.eos_token_id", 2);
+  w.set_u32("tokenizer.ggml.unknown_token_id", 0);
+}
+
+}  // namespace
+
+Status write_random_model(const RandomModelSpec& spec, const std::string& path) {
+  const TypeTraits* wt = nullptr;
+  for (uint32_t id = 0; id < 64 && !wt; ++id) {
+    const TypeTraits* t = type_traits(id);
+    if (t && spec.weight_type == t->name) wt = t;
+  }
+  if (!wt || !wt->from_float) return Status::Error("cannot write weights of type '" + spec.weight_type + "'");
+  if (spec.n_vocab < 300) return Status::Error("n_vocab must be at least 300");
+  if (spec.n_head % spec.n_head_kv != 0 || spec.n_embd % spec.n_head != 0) {
+    return Status::Error("head counts do not divide the embedding");
+  }
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("general.name", "kvlite random llama");
+  w.set_u32("llama.block_count", uint32_t(spec.n_layer));
+  w.set_u32("llama.embedding_length", uint32_t(spec.n_embd));
+  w.set_u32("llama.feed_forward_length", uint32_t(spec.n_ff));
+  w.set_u32("llama.attention.head_count", uint32_t(spec.n_head));
+  w.set_u32("llama.attention.head_count_kv", uint32_t(spec.n_head_kv));
+  w.set_u32("llama.context_length", uint32_t(spec.n_ctx));
+  w.set_f32("llama.rope.freq_base", spec.rope_theta);
+  w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  add_vocab(w, spec.n_vocab);
+
+  uint64_t stream = spec.seed * 0x100000001b3ull;
+  // Matrices get uniform values scaled so activations keep unit size.
+  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows, const TypeTraits& type) {
+    const uint64_t seed = ++stream;
+    const float scale = std::sqrt(3.0f / float(cols));
+    return w.add_tensor(name, {cols, rows}, type.type, [=](uint8_t* dst, size_t) {
+      Rng rng(seed);
+      std::vector<float> row(static_cast<size_t>(cols));
+      const size_t stride = row_bytes(type, cols);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (float& v : row) v = rng.symmetric() * scale;
+        type.from_float(row.data(), dst + size_t(r) * stride, cols);
+      }
+    });
+  };
+  auto norm = [&](const std::string& name, int64_t n) {
+    const uint64_t seed = ++stream;
+    return w.add_tensor(name, {n}, TensorType::F32, [=](uint8_t* dst, size_t) {
+      Rng rng(seed);
+      std::vector<float> v(static_cast<size_t>(n));
+      for (float& x : v) x = 1.0f + 0.1f * rng.symmetric();
+      std::memcpy(dst, v.data(), v.size() * sizeof(float));
+    });
+  };
+  const int64_t hd = spec.n_embd / spec.n_head, kvd = hd * spec.n_head_kv;
+  KVLITE_TRY(matrix("token_embd.weight", spec.n_embd, spec.n_vocab, *wt));
+  KVLITE_TRY(norm("output_norm.weight", spec.n_embd));
+  if (!spec.tied_embeddings) KVLITE_TRY(matrix("output.weight", spec.n_embd, spec.n_vocab, *wt));
+  for (int32_t i = 0; i < spec.n_layer; ++i) {
+    const std::string b = "blk." + std::to_string(i) + ".";
+    KVLITE_TRY(norm(b + "attn_norm.weight", spec.n_embd));
+    KVLITE_TRY(matrix(b + "attn_q.weight", spec.n_embd, spec.n_embd, *wt));
+    KVLITE_TRY(matrix(b + "attn_k.weight", spec.n_embd, kvd, *wt));
+    KVLITE_TRY(matrix(b + "attn_v.weight", spec.n_embd, kvd, *wt));
+    KVLITE_TRY(matrix(b + "attn_output.weight", spec.n_embd, spec.n_embd, *wt));
+    KVLITE_TRY(norm(b + "ffn_norm.weight", spec.n_embd));
+    KVLITE_TRY(matrix(b + "ffn_gate.weight", spec.n_embd, spec.n_ff, *wt));
+    KVLITE_TRY(matrix(b + "ffn_up.weight", spec.n_embd, spec.n_ff, *wt));
+    KVLITE_TRY(matrix(b + "ffn_down.weight", spec.n_ff, spec.n_embd, *wt));
+  }
+  return w.write_file(path);
+}
+
+}  // namespace kvlite
