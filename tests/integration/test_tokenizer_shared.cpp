@@ -114,5 +114,42 @@ TEST(TokenizerShared, PiecesSpellGreedyContinuations) {
   }
 }
 
+// The JSON reader these checks (and other reference checks) rely on.
+TEST(JsonReader, ParsesTheShapesOfTheReferenceFiles) {
+  Result<JsonValue> doc = test::parse_json(
+      R"( [{"name": "a\tb", "ids": [1, -2, 3.5e1], "ok": true, "none": null, "nested": {"x": []}},
+           "\u00e9\ud83d\ude42\"\\\/\b\f\n\r", false, 0.25, -0] )");
+  ASSERT_TRUE(doc.ok()) << doc.message();
+  const JsonValue& v = *doc;
+  ASSERT_TRUE(v.is_array());
+  EXPECT_EQ(v.size(), 5u);
+  EXPECT_EQ(v[0]["name"].as_string(), "a\tb");
+  EXPECT_EQ(v[0]["ids"].as_ints(), (std::vector<int32_t>{1, -2, 35}));
+  EXPECT_TRUE(v[0]["ok"].as_bool());
+  EXPECT_TRUE(v[0]["none"].is_null());
+  EXPECT_TRUE(v[0].contains("none"));
+  EXPECT_FALSE(v[0].contains("missing"));
+  EXPECT_TRUE(v[0]["nested"]["x"].is_array());
+  EXPECT_EQ(v[1].as_string(), "\xC3\xA9\xF0\x9F\x99\x82\"\\/\b\f\n\r");
+  EXPECT_TRUE(v[2].is_bool());
+  EXPECT_EQ(v[3].as_number(), 0.25);
+  // Missing keys, wrong kinds and out-of-range indexes read as empty values.
+  EXPECT_TRUE(v[0]["missing"]["deeper"].is_null());
+  EXPECT_TRUE(v[99].is_null());
+  EXPECT_EQ(v[3].as_string(), "");
+  EXPECT_EQ(v[0]["name"].size(), 0u);
+}
+
+TEST(JsonReader, ErrorsSayWhereTheProblemIs) {
+  for (const char* bad : {"", "[1, 2", "{\"a\" 1}", "[01]", "\"\\ud800\"", "\"tab\there\"", "[1] x", "tru"}) {
+    Result<JsonValue> doc = test::parse_json(bad);
+    ASSERT_FALSE(doc.ok()) << bad;
+    EXPECT_NE(doc.message().find("at byte"), std::string::npos) << doc.message();
+  }
+  Result<std::string> missing = test::read_text_file("/nonexistent/file.json");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find("/nonexistent/file.json"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kvlite

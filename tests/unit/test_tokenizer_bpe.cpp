@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "format/byte_source.h"
+#include "format/gguf.h"
+#include "format/gguf_writer.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -138,6 +141,31 @@ TEST(TokenizerBpe, UnknownPreTokenizerIsAnError) {
   Result<std::unique_ptr<Tokenizer>> t = make_tokenizer(make_vocab("no-such-pre"));
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.message().find("tokenizer.ggml.pre"), std::string::npos) << t.message();
+}
+
+TEST(TokenizerBpe, ReadVocabFromGguf) {
+  const Vocab expected = make_vocab("llama-bpe");
+  GgufWriter w;
+  w.set_string("tokenizer.ggml.model", "gpt2");
+  w.set_string("tokenizer.ggml.pre", "llama-bpe");
+  w.set_string_array("tokenizer.ggml.tokens", expected.tokens);
+  w.set_string_array("tokenizer.ggml.merges", expected.merges);
+  w.set_u32("tokenizer.ggml.bos_token_id", kBos);
+  const std::vector<uint8_t> bytes = w.write_buffer();
+  std::unique_ptr<ByteSource> source = memory_source(bytes.data(), bytes.size(), "bpe.gguf");
+  Result<GgufFile> file = parse_gguf(*source);
+  ASSERT_TRUE(file.ok()) << file.message();
+  Result<Vocab> v = read_vocab(*file);
+  ASSERT_TRUE(v.ok()) << v.message();
+  EXPECT_EQ(v->pre, "llama-bpe");
+  EXPECT_EQ(v->merges, expected.merges);
+  EXPECT_TRUE(v->scores.empty());
+  EXPECT_TRUE(v->attrs.empty());
+  EXPECT_FALSE(v->add_bos);  // llama.cpp's default for GPT-2 style vocabularies
+  EXPECT_FALSE(v->add_space_prefix);
+  auto t = make_from(std::move(*v));
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->encode("hello world", true, true), (Ids{kHello, kSpaceWorld}));
 }
 
 Words split(PreTokenizer kind, std::string_view text) {

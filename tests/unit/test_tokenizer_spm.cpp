@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "format/byte_source.h"
+#include "format/gguf.h"
+#include "format/gguf_writer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kvlite {
@@ -180,6 +183,101 @@ TEST(TokenizerSpm, MakeTokenizerRejectsBadVocabularies) {
   t = make_tokenizer(std::move(short_scores));
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.message().find("tokenizer.ggml.scores"), std::string::npos) << t.message();
+}
+
+// read_vocab on small GGUF files written in memory.
+GgufWriter spm_gguf() {
+  const Vocab v = make_vocab();
+  GgufWriter w;
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set_string_array("tokenizer.ggml.tokens", v.tokens);
+  w.set_f32_array("tokenizer.ggml.scores", v.scores);
+  std::vector<int32_t> types;
+  for (TokenAttr a : v.attrs) types.push_back(int32_t(a));
+  w.set_i32_array("tokenizer.ggml.token_type", types);
+  w.set_u32("tokenizer.ggml.bos_token_id", kBos);
+  w.set_u32("tokenizer.ggml.eos_token_id", kEos);
+  w.set_u32("tokenizer.ggml.unknown_token_id", kUnk);
+  w.set_u32("tokenizer.ggml.padding_token_id", 0xFFFFFFFFu);  // "none", as converters write it
+  return w;
+}
+
+Result<Vocab> vocab_from(const GgufWriter& w) {
+  const std::vector<uint8_t> bytes = w.write_buffer();
+  std::unique_ptr<ByteSource> source = memory_source(bytes.data(), bytes.size(), "test.gguf");
+  Result<GgufFile> file = parse_gguf(*source);
+  if (!file) return file.status();
+  return read_vocab(*file);
+}
+
+void expect_error_names(const GgufWriter& w, const std::string& key) {
+  Result<Vocab> v = vocab_from(w);
+  ASSERT_FALSE(v.ok()) << key;
+  EXPECT_NE(v.message().find(key), std::string::npos) << v.message();
+}
+
+TEST(ReadVocab, ReadsTheSpmMetadataWithDefaults) {
+  Result<Vocab> v = vocab_from(spm_gguf());
+  ASSERT_TRUE(v.ok()) << v.message();
+  EXPECT_EQ(v->model, "llama");
+  EXPECT_EQ(v->tokens, make_vocab().tokens);
+  EXPECT_EQ(v->scores, make_vocab().scores);
+  EXPECT_EQ(v->attrs, make_vocab().attrs);
+  EXPECT_EQ(v->bos_id, kBos);
+  EXPECT_EQ(v->eos_id, kEos);
+  EXPECT_EQ(v->unk_id, kUnk);
+  EXPECT_EQ(v->pad_id, -1);
+  EXPECT_EQ(v->eot_id, -1);
+  EXPECT_TRUE(v->add_bos);  // llama.cpp's default for SentencePiece
+  EXPECT_FALSE(v->add_eos);
+  EXPECT_TRUE(v->add_space_prefix);
+  auto t = make(std::move(*v));
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->encode("<s>a b", true, true), (Ids{kBos, kBos, kSpaceA, kSpaceB}));
+}
+
+TEST(ReadVocab, FlagsAndTemplateFromTheFile) {
+  GgufWriter w = spm_gguf();
+  w.set_bool("tokenizer.ggml.add_bos_token", false);
+  w.set_bool("tokenizer.ggml.add_eos_token", true);
+  w.set_bool("tokenizer.ggml.add_space_prefix", false);
+  w.set_string("tokenizer.chat_template", "{{ messages }}");
+  Result<Vocab> v = vocab_from(w);
+  ASSERT_TRUE(v.ok()) << v.message();
+  EXPECT_FALSE(v->add_bos);
+  EXPECT_TRUE(v->add_eos);
+  EXPECT_FALSE(v->add_space_prefix);
+  EXPECT_EQ(v->chat_template, "{{ messages }}");
+}
+
+TEST(ReadVocab, ErrorsNameTheKey) {
+  GgufWriter w = spm_gguf();
+  w.remove("tokenizer.ggml.model");
+  expect_error_names(w, "tokenizer.ggml.model");
+
+  w = spm_gguf();
+  w.remove("tokenizer.ggml.tokens");
+  expect_error_names(w, "tokenizer.ggml.tokens");
+
+  w = spm_gguf();
+  w.set_f32_array("tokenizer.ggml.scores", {1.0f, 2.0f});
+  expect_error_names(w, "tokenizer.ggml.scores");
+
+  w = spm_gguf();
+  w.set_i32_array("tokenizer.ggml.token_type", std::vector<int32_t>(make_vocab().tokens.size(), 9));
+  expect_error_names(w, "tokenizer.ggml.token_type");
+
+  w = spm_gguf();
+  w.set_u32("tokenizer.ggml.eos_token_id", 100000);
+  expect_error_names(w, "tokenizer.ggml.eos_token_id");
+
+  w = spm_gguf();
+  w.set_string("tokenizer.ggml.add_bos_token", "yes");
+  expect_error_names(w, "tokenizer.ggml.add_bos_token");
+
+  w = spm_gguf();
+  w.set_u32("tokenizer.ggml.tokens", 5);
+  expect_error_names(w, "tokenizer.ggml.tokens");
 }
 
 }  // namespace
