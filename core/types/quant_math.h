@@ -8,10 +8,14 @@
 
 namespace kvlite::kernels {
 
-// Round half away from zero, as roundf; the input must be finite and in range.
-inline int round_to_int(float x) { return int(std::lround(x)); }
-
-inline int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+// x rounded half away from zero (as roundf) and clamped to lo..hi. Clamping
+// happens in float first, so huge values, infinities and NaN (which goes to
+// lo) never reach an out-of-range conversion.
+inline int round_clamped(float x, int lo, int hi) {
+  if (!(x > float(lo))) return lo;
+  if (x >= float(hi)) return hi;
+  return int(std::lround(x));
+}
 
 // The value of largest magnitude, sign kept (the symmetric quantizers map it
 // to their most negative code, which has one more step than the positive side).

@@ -82,7 +82,7 @@ float squared_error(const float* x, int n, ScaleMin f, int nmax) {
   const float id = inverse_or_zero(f.scale);
   float err = 0.0f;
   for (int j = 0; j < n; ++j) {
-    const int q = clamp_int(round_to_int((x[j] - f.offset) * id), 0, nmax);
+    const int q = round_clamped((x[j] - f.offset) * id, 0, nmax);
     const float e = x[j] - (f.scale * float(q) + f.offset);
     err += e * e;
   }
@@ -93,7 +93,7 @@ float squared_error(const float* x, int n, ScaleMin f, int nmax) {
 ScaleMin refit(const float* x, int n, float lo, float iscale, int nmax) {
   float sq = 0, sx = 0, sqq = 0, sqx = 0;
   for (int j = 0; j < n; ++j) {
-    const float q = float(clamp_int(round_to_int((x[j] - lo) * iscale), 0, nmax));
+    const float q = float(round_clamped((x[j] - lo) * iscale, 0, nmax));
     sq += q; sx += x[j]; sqq += q * q; sqx += q * x[j];
   }
   const float det = float(n) * sqq - sq * sq;
@@ -110,25 +110,33 @@ ScaleMin refit(const float* x, int n, float lo, float iscale, int nmax) {
 }
 
 // Min/max fit, then a small search around it: stretching the grid slightly
-// and refitting often beats plain min/max noticeably at 2-4 bits.
-ScaleMin fit_scale_min(const float* x, int n, int nmax) {
+// and refitting often beats plain min/max noticeably at 2-4 bits. Writes the
+// sub-block's scale and min (the offset negated, >= 0).
+//
+// The results go through out-pointers rather than a returned ScaleMin on
+// purpose: Emscripten's clang 14 with -msimd128 miscompiled the caller's loop
+// (its SLP vectorizer read the first call's returned offset after the fourth
+// call had overwritten it), which the wasm unit tests caught.
+void fit_scale_min(const float* x, int n, int nmax, float* scale, float* min) {
   float lo = 0.0f, hi = x[0];
   for (int j = 0; j < n; ++j) {
     lo = std::fmin(lo, x[j]);
     hi = std::fmax(hi, x[j]);
   }
   ScaleMin best{(hi - lo) / float(nmax), lo};
-  if (hi <= lo) return best;
-  float best_err = squared_error(x, n, best, nmax);
-  for (int t = -5; t <= 10; ++t) {
-    const ScaleMin f = refit(x, n, lo, (float(nmax) + 0.1f * float(t)) / (hi - lo), nmax);
-    const float err = squared_error(x, n, f, nmax);
-    if (f.scale > 0.0f && err < best_err) {
-      best_err = err;
-      best = f;
+  if (hi > lo) {
+    float best_err = squared_error(x, n, best, nmax);
+    for (int t = -5; t <= 10; ++t) {
+      const ScaleMin f = refit(x, n, lo, (float(nmax) + 0.1f * float(t)) / (hi - lo), nmax);
+      const float err = squared_error(x, n, f, nmax);
+      if (f.scale > 0.0f && err < best_err) {
+        best_err = err;
+        best = f;
+      }
     }
   }
-  return best;
+  *scale = best.scale;
+  *min = -best.offset;
 }
 
 // Symmetric fit x ~ scale * q, q in -nneg..nneg-1: the largest-magnitude value
@@ -141,14 +149,14 @@ float fit_symmetric(const float* x, int n, int nneg) {
     const float iscale = -(float(nneg) + 0.1f * float(t)) / peak;
     float sqq = 0.0f, sqx = 0.0f;
     for (int j = 0; j < n; ++j) {
-      const float q = float(clamp_int(round_to_int(x[j] * iscale), -nneg, nneg - 1));
+      const float q = float(round_clamped(x[j] * iscale, -nneg, nneg - 1));
       sqq += q * q;
       sqx += q * x[j];
     }
     const float scale = sqq > 0.0f ? sqx / sqq : 0.0f;
     float err = 0.0f;
     for (int j = 0; j < n; ++j) {
-      const float q = float(clamp_int(round_to_int(x[j] * inverse_or_zero(scale)), -nneg, nneg - 1));
+      const float q = float(round_clamped(x[j] * inverse_or_zero(scale), -nneg, nneg - 1));
       err += (x[j] - scale * q) * (x[j] - scale * q);
     }
     if (best_err < 0.0f || err < best_err) {
@@ -166,7 +174,7 @@ float quantize_scales(const float* scales, int count, int levels, uint8_t* out) 
   for (int i = 0; i < count; ++i) top = std::fmax(top, scales[i]);
   const float d = round_through_fp16(top / float(levels));
   const float id = inverse_or_zero(d);
-  for (int i = 0; i < count; ++i) out[i] = uint8_t(clamp_int(round_to_int(scales[i] * id), 0, levels));
+  for (int i = 0; i < count; ++i) out[i] = uint8_t(round_clamped(scales[i] * id, 0, levels));
   return d;
 }
 
@@ -175,13 +183,13 @@ float quantize_scales(const float* scales, int count, int levels, uint8_t* out) 
 float quantize_signed_scales(const float* scales, int count, int nneg, int* out) {
   const float d = round_through_fp16(signed_abs_max(scales, count) / -float(nneg));
   const float id = inverse_or_zero(d);
-  for (int i = 0; i < count; ++i) out[i] = clamp_int(round_to_int(scales[i] * id), -nneg, nneg - 1);
+  for (int i = 0; i < count; ++i) out[i] = round_clamped(scales[i] * id, -nneg, nneg - 1);
   return d;
 }
 
 // Code for x on the grid step*q - offset, clamped to lo..hi.
 int grid_code(float x, float step, float offset, int lo, int hi) {
-  return clamp_int(round_to_int((x + offset) * inverse_or_zero(step)), lo, hi);
+  return round_clamped((x + offset) * inverse_or_zero(step), lo, hi);
 }
 
 // Sum over elements first..first+len-1 of weight code times activation code.
@@ -210,7 +218,7 @@ void from_float_q8_k(const float* src, void* dst, int64_t n) {
     const float peak = signed_abs_max(src, kQK_K);
     const float iscale = peak != 0.0f ? -127.0f / peak : 0.0f;
     for (int e = 0; e < kQK_K; ++e) {
-      b[i].qs[e] = int8_t(clamp_int(round_to_int(src[e] * iscale), -127, 127));
+      b[i].qs[e] = int8_t(round_clamped(src[e] * iscale, -127, 127));
     }
     for (int g = 0; g < kQK_K / 16; ++g) {
       int sum = 0;
@@ -238,11 +246,7 @@ void from_float_q2_k(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ2_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i, src += kQK_K) {
     float scales[16], mins[16];
-    for (int s = 0; s < 16; ++s) {
-      const ScaleMin f = fit_scale_min(src + 16 * s, 16, 3);
-      scales[s] = f.scale;
-      mins[s] = -f.offset;
-    }
+    for (int s = 0; s < 16; ++s) fit_scale_min(src + 16 * s, 16, 3, &scales[s], &mins[s]);
     uint8_t sc[16], mq[16];
     const float d = quantize_scales(scales, 16, 15, sc);
     const float dmin = quantize_scales(mins, 16, 15, mq);
@@ -326,11 +330,7 @@ namespace {
 void quantize_k_scales(const float* x, int nmax, uint16_t* d_out, uint16_t* dmin_out,
                        uint8_t* packed, float* step, float* offset) {
   float scales[8], mins[8];
-  for (int s = 0; s < 8; ++s) {
-    const ScaleMin f = fit_scale_min(x + 32 * s, 32, nmax);
-    scales[s] = f.scale;
-    mins[s] = -f.offset;
-  }
+  for (int s = 0; s < 8; ++s) fit_scale_min(x + 32 * s, 32, nmax, &scales[s], &mins[s]);
   uint8_t sc[8], mq[8];
   const float d = quantize_scales(scales, 8, 63, sc);
   const float dmin = quantize_scales(mins, 8, 63, mq);

@@ -42,7 +42,7 @@ void pack_q4(const int* codes, uint8_t* qs) {
 void asymmetric_codes(const float* x, float min, float d, int top, int* codes) {
   const float id = inverse_or_zero(d);
   for (int j = 0; j < kQK; ++j) {
-    codes[j] = clamp_int(int((x[j] - min) * id + 0.5f), 0, top);
+    codes[j] = round_clamped((x[j] - min) * id, 0, top);
   }
 }
 
@@ -60,7 +60,7 @@ void min_max(const float* x, float* lo, float* hi) {
 void symmetric_codes(const float* x, float d, int bias, int* codes) {
   const float id = inverse_or_zero(d);
   for (int j = 0; j < kQK; ++j) {
-    codes[j] = clamp_int(int(std::floor(x[j] * id + float(bias) + 0.5f)), 0, 2 * bias - 1);
+    codes[j] = round_clamped(x[j] * id + float(bias), 0, 2 * bias - 1);
   }
 }
 
@@ -223,7 +223,7 @@ namespace {
 float quantize_q8_block(const float* x, int8_t* qs) {
   const float d = abs_max(x, kQK) / 127.0f;
   const float id = inverse_or_zero(d);
-  for (int j = 0; j < kQK; ++j) qs[j] = int8_t(clamp_int(round_to_int(x[j] * id), -127, 127));
+  for (int j = 0; j < kQK; ++j) qs[j] = int8_t(round_clamped(x[j] * id, -127, 127));
   return d;
 }
 }  // namespace
