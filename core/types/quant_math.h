@@ -8,13 +8,17 @@
 
 namespace kvlite::kernels {
 
-// x rounded half away from zero (as roundf) and clamped to lo..hi. Clamping
-// happens in float first, so huge values, infinities and NaN (which goes to
-// lo) never reach an out-of-range conversion.
+// x rounded to the nearest integer (ties to even) and clamped to lo..hi.
+// Clamping happens in float first, so huge values, infinities and NaN (which
+// goes to lo) never reach an out-of-range conversion. The rounding adds and
+// subtracts 1.5 * 2^23, which leaves no fraction bits (valid for |x| < 2^22):
+// branch-free and no library call, as this sits in the quantizers' inner
+// loops. It relies on strict IEEE float semantics (no -ffast-math).
 inline int round_clamped(float x, int lo, int hi) {
   if (!(x > float(lo))) return lo;
   if (x >= float(hi)) return hi;
-  return int(std::lround(x));
+  constexpr float kRoundingBias = 12582912.0f;
+  return int((x + kRoundingBias) - kRoundingBias);
 }
 
 // The value of largest magnitude, sign kept (the symmetric quantizers map it

@@ -276,18 +276,23 @@ void from_float_q8_1(const float* src, void* dst, int64_t n) {
 
 namespace {
 
-// Index of the codebook entry nearest to v (the codebook is sorted).
+// Index of the codebook entry nearest to v: a binary search over the
+// midpoints between neighbouring entries (the codebook is sorted).
 int nearest_iq4nl(float v) {
-  int best = 0;
-  for (int k = 1; k < 16; ++k) {
-    if (std::fabs(v - kIQ4NLValues[k]) < std::fabs(v - kIQ4NLValues[best])) best = k;
+  int lo = 0, hi = 15;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    const float between = 0.5f * float(kIQ4NLValues[mid] + kIQ4NLValues[mid + 1]);
+    if (v > between) lo = mid + 1;
+    else hi = mid;
   }
-  return best;
+  return lo;
 }
 
-// Assigns codes for the inverse scale `id`, then returns the least-squares
-// scale for those codes and its squared error.
-float fit_iq4nl(const float* x, float id, int* codes, float* err) {
+// Assigns codes for the inverse scale `id` and returns the least-squares
+// scale for them. Its squared error is sum(x^2) - sum(xq)^2 / sum(q^2), so
+// `*gain` = sum(xq)^2 / sum(q^2) ranks candidates (larger is better).
+float fit_iq4nl(const float* x, float id, int* codes, float* gain) {
   float sum_xq = 0.0f, sum_qq = 0.0f;
   for (int j = 0; j < kQK; ++j) {
     codes[j] = nearest_iq4nl(x[j] * id);
@@ -295,13 +300,8 @@ float fit_iq4nl(const float* x, float id, int* codes, float* err) {
     sum_xq += x[j] * q;
     sum_qq += q * q;
   }
-  const float d = sum_qq > 0.0f ? sum_xq / sum_qq : 0.0f;
-  *err = 0.0f;
-  for (int j = 0; j < kQK; ++j) {
-    const float e = x[j] - d * kIQ4NLValues[codes[j]];
-    *err += e * e;
-  }
-  return d;
+  *gain = sum_qq > 0.0f ? sum_xq * sum_xq / sum_qq : 0.0f;
+  return sum_qq > 0.0f ? sum_xq / sum_qq : 0.0f;
 }
 
 }  // namespace
@@ -322,13 +322,12 @@ void from_float_iq4_nl(const float* src, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
     const float peak = signed_abs_max(src, kQK);
     int codes[kQK], best_codes[kQK] = {};
-    float best_d = 0.0f, best_err = 0.0f;
-    for (int step = -8; step <= 8 && peak != 0.0f; ++step) {
-      const float id = (-127.0f + 2.0f * float(step)) / peak;
-      float err;
-      const float d = fit_iq4nl(src, id, codes, &err);
-      if (step == -8 || err < best_err) {
-        best_err = err;
+    float best_d = 0.0f, best_gain = -1.0f;
+    for (int step = -7; step <= 7 && peak != 0.0f; ++step) {
+      float gain;
+      const float d = fit_iq4nl(src, (-127.0f + 2.0f * float(step)) / peak, codes, &gain);
+      if (gain > best_gain) {
+        best_gain = gain;
         best_d = d;
         std::memcpy(best_codes, codes, sizeof codes);
       }
