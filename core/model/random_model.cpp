@@ -42,9 +42,11 @@ void add_vocab(GgufWriter& w, int32_t n_vocab) {
     scores.push_back(0);
     types.push_back(int32_t(TokenAttr::Byte));
   }
-  std::vector<std::string> pieces = {"\xe2\x96\x81"};
+  const std::string space = "\xe2\x96\x81";  // SentencePiece's word boundary, U+2581
+  std::vector<std::string> pieces = {space};
   for (char c = 'a'; c <= 'z'; ++c) pieces.push_back(std::string(1, c));
-  for (const char* merged : {"\xe2\x96\x81t", "he", "\xe2\x96\x81the", "in", "an", "\xe2\x96\x81a", "er", "on"}) {
+  for (const std::string& merged : {space + "t", std::string("he"), space + "the", std::string("in"),
+                                    std::string("an"), space + "a", std::string("er"), std::string("on")}) {
     pieces.push_back(merged);
   }
   for (size_t i = 0; i < pieces.size(); ++i) {
