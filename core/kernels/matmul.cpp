@@ -1,36 +1,59 @@
 #include "kernels/matmul.h"
 
-#include <cstring>
+#include <algorithm>
+
+#include "kernels/kernel_set.h"
+#include "util/thread_pool.h"
 
 namespace kvlite {
 
 namespace {
 
-// The dot kernel for a weight type: the table's scalar reference for now.
-VecDotFn vec_dot_for(const TypeTraits& traits) { return traits.vec_dot; }
+// Rows per task: about this many weight bytes, so a task's rows stay in L2
+// while every token of a prefill batch passes over them (weights then come
+// from memory once per batch, not once per token), and a decode step still
+// has dozens of tasks to balance between threads.
+constexpr size_t kTaskBytes = 64 * 1024;
+// Tokens per pass over a task's rows: their activations stay in L1.
+constexpr int64_t kTokenTile = 8;
+
+void run(ThreadPool* pool, int64_t n_tasks, auto&& fn) {
+  if (pool) {
+    pool->run(n_tasks, [&](int64_t task, int32_t) { fn(task); });
+  } else {
+    for (int64_t t = 0; t < n_tasks; ++t) fn(t);
+  }
+}
 
 }  // namespace
 
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, MatmulScratch& scratch) {
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, MatmulScratch& scratch,
+            ThreadPool* pool) {
+  const KernelSet& kernels = active_kernels();
   const TypeTraits* act = type_traits(w.traits->vec_dot_type);
   const size_t act_row_bytes = row_bytes(*act, w.cols);
-  const void* act_data = x;
+  const uint8_t* act_data = reinterpret_cast<const uint8_t*>(x);
   if (act->type != TensorType::F32) {
     scratch.converted.resize(act_row_bytes * size_t(n_tokens));
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      act->from_float(x + t * w.cols, scratch.converted.data() + size_t(t) * act_row_bytes, w.cols);
-    }
+    const FromFloatFn quantize = kernels.quantize[uint32_t(act->type)];
+    uint8_t* out = scratch.converted.data();
+    run(n_tokens > 1 ? pool : nullptr, n_tokens,
+        [&](int64_t t) { quantize(x + t * w.cols, out + size_t(t) * act_row_bytes, w.cols); });
     act_data = scratch.converted.data();
   }
-  const VecDotFn dot = vec_dot_for(*w.traits);
-  const auto* act_bytes = static_cast<const uint8_t*>(act_data);
-  // Rows outer, tokens inner: each weight row is read once per call.
-  for (int64_t r = 0; r < w.rows; ++r) {
-    const uint8_t* wrow = w.row(r);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      y[t * w.rows + r] = dot(w.cols, wrow, act_bytes + size_t(t) * act_row_bytes);
+  const VecDotFn dot = kernels.vec_dot[uint32_t(w.traits->type)];
+  const int64_t rows_per_task = std::max<int64_t>(1, int64_t(kTaskBytes / std::max<size_t>(w.row_stride, 1)));
+  const int64_t n_tasks = (w.rows + rows_per_task - 1) / rows_per_task;
+  run(pool, n_tasks, [&](int64_t task) {
+    const int64_t r0 = task * rows_per_task, r1 = std::min(w.rows, r0 + rows_per_task);
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
+      const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
+      for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* wrow = w.row(r);
+        for (int64_t t = t0; t < t1; ++t) y[t * w.rows + r] = dot(w.cols, wrow, act_data + size_t(t) * act_row_bytes);
+      }
     }
-  }
+  });
 }
 
 void dequantize_row(const WeightMatrix& w, int64_t r, float* out) { w.traits->to_float(w.row(r), out, w.cols); }

@@ -1,6 +1,7 @@
-// Matrix products against weights of any tensor type. This is the one place
-// that chooses a kernel for a type (scalar reference today; SIMD rows plug in
-// here), and it converts activations to the type's vec_dot_type once per call.
+// Matrix products against weights of any tensor type. The kernels come from
+// the active KernelSet (kernel_set.h), the one place that chooses them; this
+// converts activations to the type's vec_dot_type once per call and spreads
+// the rows over a thread pool.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,8 @@
 #include "types/tensor_type.h"
 
 namespace kvlite {
+
+class ThreadPool;
 
 // A weight matrix as stored: `rows` rows of `cols` values of `traits->type`.
 struct WeightMatrix {
@@ -25,7 +28,11 @@ struct MatmulScratch {
 };
 
 // Y[t][r] = W.row(r) . X[t] for t < n_tokens; X is n_tokens x cols, Y is n_tokens x rows.
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, MatmulScratch& scratch);
+// With a pool, rows are shared out among its threads; every Y element is
+// computed by one thread with the same code, so results do not depend on the
+// number of threads.
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, MatmulScratch& scratch,
+            ThreadPool* pool = nullptr);
 
 // One row of W as floats (embedding look-up).
 void dequantize_row(const WeightMatrix& w, int64_t r, float* out);

@@ -1,5 +1,6 @@
 // Elementwise and row kernels of the forward pass. They know nothing of models:
-// plain arrays in, plain arrays out.
+// plain arrays in, plain arrays out. Each call goes to the active KernelSet
+// (kernel_set.h); the scalar twins are in namespace scalar.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,25 @@ void add(float* y, const float* x, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n);
 // y += a * x
 void axpy(float* y, float a, const float* x, int64_t n);
+// y *= a
+void scale(float* y, float a, int64_t n);
+
+// Attention of one query head over n_pos keys and values stored `stride`
+// floats apart: scores = softmax(scale * q.k), out = sum of scores * v.
+// `scores` is scratch of n_pos floats.
+void attend_head(const float* q, const float* keys, const float* values, int64_t stride, int32_t n_pos,
+                 int32_t head_dim, float scale, float* scores, float* out);
+
+// The reference implementations the SIMD sets are tested against.
+namespace scalar {
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
+void softmax(float* x, int64_t n);
+void swiglu(float* gate, const float* up, int64_t n);
+void add(float* y, const float* x, int64_t n);
+float dot_f32(const float* a, const float* b, int64_t n);
+void axpy(float* y, float a, const float* x, int64_t n);
+void scale(float* y, float a, int64_t n);
+}  // namespace scalar
 
 // How a rotary embedding pairs the dimensions of a head.
 enum class RopeStyle {

@@ -2,7 +2,7 @@
 
 #include "kernels/ops.h"
 
-namespace kvlite {
+namespace kvlite::scalar {
 
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {
   double sum = 0;  // double: a long row of squares loses digits in float
@@ -43,6 +43,14 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 void axpy(float* y, float a, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
+
+void scale(float* y, float a, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= a;
+}
+
+}  // namespace kvlite::scalar
+
+namespace kvlite {
 
 RopeTable make_rope_table(int32_t head_dim, float theta, RopeStyle style) {
   RopeTable t;

@@ -1,0 +1,34 @@
+// The x86-64 AVX2+FMA kernels, each the twin of a scalar kernel with the
+// same signature (types/type_kernels.h, kernels/ops.h).
+#pragma once
+
+#include <cstdint>
+
+namespace kvlite::avx2 {
+
+float vec_dot_q8_0(int64_t n, const void* weights, const void* activations);
+float vec_dot_q4_0(int64_t n, const void* weights, const void* activations);
+float vec_dot_q4_1(int64_t n, const void* weights, const void* activations);
+float vec_dot_q5_0(int64_t n, const void* weights, const void* activations);
+float vec_dot_q5_1(int64_t n, const void* weights, const void* activations);
+float vec_dot_iq4_nl(int64_t n, const void* weights, const void* activations);
+float vec_dot_q4_k(int64_t n, const void* weights, const void* activations);
+float vec_dot_q5_k(int64_t n, const void* weights, const void* activations);
+float vec_dot_q6_k(int64_t n, const void* weights, const void* activations);
+float vec_dot_f32(int64_t n, const void* weights, const void* activations);
+float vec_dot_f16(int64_t n, const void* weights, const void* activations);
+float vec_dot_bf16(int64_t n, const void* weights, const void* activations);
+
+void quantize_q8_0(const float* src, void* dst, int64_t n);
+void quantize_q8_1(const float* src, void* dst, int64_t n);
+void quantize_q8_k(const float* src, void* dst, int64_t n);
+
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
+void softmax(float* x, int64_t n);
+void swiglu(float* gate, const float* up, int64_t n);
+void add(float* y, const float* x, int64_t n);
+float dot_f32(const float* a, const float* b, int64_t n);
+void axpy(float* y, float a, const float* x, int64_t n);
+void scale(float* y, float a, int64_t n);
+
+}  // namespace kvlite::avx2

@@ -1,0 +1,37 @@
+// Assembles the AVX2 KernelSet: the scalar set with every entry that has an
+// AVX2 twin replaced.
+#if defined(__x86_64__)
+#include "kernels/kernel_set.h"
+#include "kernels/avx2/avx2_kernels.h"
+
+namespace kvlite {
+
+KernelSet make_avx2_kernels(const KernelSet& base) {
+  using T = TensorType;
+  KernelSet k = base;
+  k.name = "avx2";
+  auto set_dot = [&](T type, VecDotFn fn) { k.vec_dot[uint32_t(type)] = fn; };
+  set_dot(T::Q8_0, avx2::vec_dot_q8_0);
+  set_dot(T::F32, avx2::vec_dot_f32);
+  set_dot(T::F16, avx2::vec_dot_f16);
+  set_dot(T::BF16, avx2::vec_dot_bf16);
+  k.quantize[uint32_t(T::Q8_0)] = avx2::quantize_q8_0;
+  k.quantize[uint32_t(T::Q8_1)] = avx2::quantize_q8_1;
+  k.quantize[uint32_t(T::Q8_K)] = avx2::quantize_q8_k;
+  k.rmsnorm = avx2::rmsnorm;
+  k.softmax = avx2::softmax;
+  k.swiglu = avx2::swiglu;
+  k.add = avx2::add;
+  k.dot_f32 = avx2::dot_f32;
+  k.axpy = avx2::axpy;
+  k.scale = avx2::scale;
+  return k;
+}
+
+bool cpu_has_avx2_fma() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+
+}  // namespace kvlite
+
+#endif  // __x86_64__

@@ -1,0 +1,144 @@
+// The row kernels of ops.h and the F32/F16/BF16 weight rows in AVX2+FMA; the
+// scalar twins are in ops_scalar.cpp and types_float.cpp.
+#if defined(__x86_64__)
+#include <cmath>
+
+#include "kernels/avx2/avx2_kernels.h"
+#include "kernels/avx2/avx2_util.h"
+#include "util/fp16.h"
+
+namespace kvlite::avx2 {
+
+KVLITE_AVX2 float dot_f32(const float* a, const float* b, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+  float sum = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+KVLITE_AVX2 void axpy(float* y, float a, const float* x, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+KVLITE_AVX2 void add(float* y, const float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+  for (; i < n; ++i) y[i] += x[i];
+}
+
+KVLITE_AVX2 void scale(float* y, float a, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), va));
+  for (; i < n; ++i) y[i] *= a;
+}
+
+// Squares are summed in double lanes, as the scalar twin sums them in a double.
+KVLITE_AVX2 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 sq = _mm256_mul_ps(v, v);
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+  }
+  alignas(32) double parts[4];
+  _mm256_store_pd(parts, _mm256_add_pd(s0, s1));
+  double sum = (parts[0] + parts[1]) + (parts[2] + parts[3]);
+  for (; i < n; ++i) sum += double(x[i] * x[i]);
+  const float inv = float(1.0 / std::sqrt(sum / double(n) + eps));
+  const __m256 vs = _mm256_set1_ps(inv);
+  for (i = 0; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs), _mm256_loadu_ps(weight + i)));
+  }
+  for (; i < n; ++i) out[i] = x[i] * inv * weight[i];
+}
+
+KVLITE_AVX2 void softmax(float* x, int64_t n) {
+  float max = x[0];
+  int64_t i = 0;
+  __m256 vmax = _mm256_set1_ps(max);
+  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(_mm256_loadu_ps(x + i), vmax);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, vmax);
+  for (float v : lanes) max = v > max ? v : max;
+  for (; i < n; ++i) max = x[i] > max ? x[i] : max;
+  const __m256 vm = _mm256_set1_ps(max);
+  __m256 vsum = _mm256_setzero_ps();
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    _mm256_storeu_ps(x + i, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  double sum = hsum(vsum);
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  scale(x, float(1.0 / sum), n);
+}
+
+KVLITE_AVX2 void swiglu(float* gate, const float* up, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_xor_ps(g, sign))));
+    _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+// ---- Float weight rows (F32 activations) -----------------------------------
+
+KVLITE_AVX2 float vec_dot_f32(int64_t n, const void* weights, const void* activations) {
+  return dot_f32(static_cast<const float*>(weights), static_cast<const float*>(activations), n);
+}
+
+KVLITE_AVX2 float vec_dot_f16(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const uint16_t*>(weights);
+  const auto* a = static_cast<const float*>(activations);
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+    const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
+    s0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a + i), s0);
+    s1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a + i + 8), s1);
+  }
+  float sum = hsum(_mm256_add_ps(s0, s1));
+  for (; i < n; ++i) sum += fp16_to_f32(w[i]) * a[i];
+  return sum;
+}
+
+KVLITE_AVX2 float vec_dot_bf16(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const uint16_t*>(weights);
+  const auto* a = static_cast<const float*>(activations);
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h0 = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+    const __m256i h1 = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
+    s0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(h0, 16)), _mm256_loadu_ps(a + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(h1, 16)), _mm256_loadu_ps(a + i + 8), s1);
+  }
+  float sum = hsum(_mm256_add_ps(s0, s1));
+  for (; i < n; ++i) sum += bf16_to_f32(w[i]) * a[i];
+  return sum;
+}
+
+}  // namespace kvlite::avx2
+
+#endif  // __x86_64__

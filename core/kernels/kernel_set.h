@@ -1,0 +1,55 @@
+// The one dispatch point for compute kernels. A KernelSet is everything the
+// forward pass calls in its hot loops, for one instruction set: the row dot
+// products of each weight type against its converted activations, the
+// activation quantizers, and the elementwise/row ops of ops.h.
+//
+// Sets: "scalar" (the type table's reference kernels and ops_scalar.cpp; every
+// other set is tested against it), "simd128" (WebAssembly SIMD128, chosen at
+// compile time: a wasm module built with -msimd128 only loads where SIMD128
+// runs) and "avx2" (x86-64 AVX2+FMA, chosen at run time from CPUID so one
+// binary runs on any x86-64). A SIMD set leaves an entry at the scalar kernel
+// where it has nothing faster.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "types/tensor_type.h"
+
+namespace kvlite {
+
+struct KernelSet {
+  static constexpr uint32_t kTypeSlots = 32;  // covers every GGUF type id kvlite knows
+
+  const char* name = "";
+  // Indexed by the raw TensorType id; never null for a type with a scalar vec_dot.
+  VecDotFn vec_dot[kTypeSlots] = {};
+  // Activation quantizers, indexed by the vec_dot_type id (Q8_0, Q8_1, Q8_K).
+  FromFloatFn quantize[kTypeSlots] = {};
+
+  void (*rmsnorm)(float* out, const float* x, const float* weight, int64_t n, float eps) = nullptr;
+  void (*softmax)(float* x, int64_t n) = nullptr;
+  void (*swiglu)(float* gate, const float* up, int64_t n) = nullptr;
+  void (*add)(float* y, const float* x, int64_t n) = nullptr;
+  float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
+  void (*axpy)(float* y, float a, const float* x, int64_t n) = nullptr;
+  void (*scale)(float* y, float a, int64_t n) = nullptr;
+};
+
+// The reference set.
+const KernelSet& scalar_kernels();
+// Every set this machine can run, scalar first, fastest last.
+const std::vector<const KernelSet*>& available_kernel_sets();
+// The set in use: the fastest available unless use_kernels() chose another.
+const KernelSet& active_kernels();
+// Switches the process to another set (benchmarks and tests compare sets).
+// Not for use while another thread runs kernels.
+void use_kernels(const KernelSet& set);
+
+// Filled in by each instruction set's files; they copy `base` and override
+// what they implement.
+KernelSet make_simd128_kernels(const KernelSet& base);
+KernelSet make_avx2_kernels(const KernelSet& base);
+bool cpu_has_avx2_fma();
+
+}  // namespace kvlite

@@ -1,0 +1,133 @@
+// Q8_0 rows against Q8_0 activations, and the activation quantizers (Q8_0,
+// Q8_1, Q8_K), in WebAssembly SIMD128. Q8_0 carries most of a Q8_0 model's
+// time, so it is written for bandwidth: the integer sums of four blocks are
+// gathered into one vector and scaled by their four fp16 scale products at
+// once, with no horizontal reduction inside the loop.
+#if defined(__wasm_simd128__)
+#include "kernels/simd128/simd128_kernels.h"
+
+#include "kernels/simd128/simd128_util.h"
+#include "types/blocks.h"
+#include "util/fp16.h"
+
+namespace kvlite::simd128 {
+
+namespace {
+
+v128_t block_dot_q8(const BlockQ8_0& w, const BlockQ8_0& a) {
+  const v128_t s0 = dot_i8x16(wasm_v128_load(w.qs), wasm_v128_load(a.qs));
+  const v128_t s1 = dot_i8x16(wasm_v128_load(w.qs + 16), wasm_v128_load(a.qs + 16));
+  return wasm_i32x4_add(s0, s1);
+}
+
+// Codes of 4 floats times `id`, rounded to nearest even and clamped to
+// -127..127 exactly as round_clamped does (NaN goes to -127), as i32 lanes.
+v128_t round_codes(v128_t x, v128_t id) {
+  v128_t v = wasm_f32x4_mul(x, id);
+  v = wasm_f32x4_pmax(wasm_f32x4_splat(-127.0f), v);  // NaN -> -127
+  v = wasm_f32x4_pmin(wasm_f32x4_splat(127.0f), v);
+  return wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(v));
+}
+
+// 32 floats to 32 codes; returns their sum (Q8_1 needs it).
+int32_t quantize_32(const float* x, float id, int8_t* qs) {
+  const v128_t vid = wasm_f32x4_splat(id);
+  v128_t sum = wasm_i32x4_splat(0);
+  for (int j = 0; j < 32; j += 16) {
+    const v128_t c0 = round_codes(wasm_v128_load(x + j), vid);
+    const v128_t c1 = round_codes(wasm_v128_load(x + j + 4), vid);
+    const v128_t c2 = round_codes(wasm_v128_load(x + j + 8), vid);
+    const v128_t c3 = round_codes(wasm_v128_load(x + j + 12), vid);
+    sum = wasm_i32x4_add(sum, wasm_i32x4_add(wasm_i32x4_add(c0, c1), wasm_i32x4_add(c2, c3)));
+    const v128_t lo = wasm_i16x8_narrow_i32x4(c0, c1), hi = wasm_i16x8_narrow_i32x4(c2, c3);
+    wasm_v128_store(qs + j, wasm_i8x16_narrow_i16x8(lo, hi));
+  }
+  return hsum_i32(sum);
+}
+
+// max |x| over n floats (n a multiple of 16); NaNs are skipped as fmax does.
+float abs_max(const float* x, int n) {
+  v128_t m0 = wasm_f32x4_splat(0.0f), m1 = m0;
+  for (int j = 0; j < n; j += 8) {
+    m0 = wasm_f32x4_pmax(m0, wasm_f32x4_abs(wasm_v128_load(x + j)));
+    m1 = wasm_f32x4_pmax(m1, wasm_f32x4_abs(wasm_v128_load(x + j + 4)));
+  }
+  const v128_t m = wasm_f32x4_pmax(m0, m1);
+  const float a = wasm_f32x4_extract_lane(m, 0), b = wasm_f32x4_extract_lane(m, 1);
+  const float c = wasm_f32x4_extract_lane(m, 2), d = wasm_f32x4_extract_lane(m, 3);
+  const float ab = a < b ? b : a, cd = c < d ? d : c;
+  return ab < cd ? cd : ab;
+}
+
+float inverse_or_zero(float d) { return d != 0.0f ? 1.0f / d : 0.0f; }
+
+}  // namespace
+
+float vec_dot_q8_0(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ8_0*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  const int64_t nb = n / kQK;
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  int64_t i = 0;
+  for (; i + 4 <= nb; i += 4) {
+    const v128_t sums = transpose_sum(block_dot_q8(w[i], a[i]), block_dot_q8(w[i + 1], a[i + 1]),
+                                      block_dot_q8(w[i + 2], a[i + 2]), block_dot_q8(w[i + 3], a[i + 3]));
+    const v128_t dw = load_f16x4(&w[i].d, &w[i + 1].d, &w[i + 2].d, &w[i + 3].d);
+    const v128_t da = load_f16x4(&a[i].d, &a[i + 1].d, &a[i + 2].d, &a[i + 3].d);
+    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sums), wasm_f32x4_mul(dw, da)));
+  }
+  float sum = hsum(acc);
+  for (; i < nb; ++i) {
+    sum += float(hsum_i32(block_dot_q8(w[i], a[i]))) * (f16_to_f32(&w[i].d) * f16_to_f32(&a[i].d));
+  }
+  return sum;
+}
+
+void quantize_q8_0(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_0*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
+    const float d = abs_max(src, kQK) / 127.0f;
+    quantize_32(src, inverse_or_zero(d), b[i].qs);
+    b[i].d = f32_to_fp16(d);
+  }
+}
+
+void quantize_q8_1(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_1*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
+    const float d = abs_max(src, kQK) / 127.0f;
+    const int32_t sum = quantize_32(src, inverse_or_zero(d), b[i].qs);
+    b[i].d = f32_to_fp16(d);
+    b[i].s = f32_to_fp16(d * float(sum));
+  }
+}
+
+// The scale comes from the first value of largest magnitude, sign kept, as
+// the scalar quantizer picks it; the search for it is vectorised too.
+void quantize_q8_k(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_K*>(dst);
+  for (int64_t i = 0; i < n / kQK_K; ++i, src += kQK_K) {
+    const float amax = abs_max(src, kQK_K);
+    float peak = 0.0f;
+    const v128_t target = wasm_f32x4_splat(amax);
+    for (int j = 0; j < kQK_K; j += 4) {
+      const uint32_t hit = wasm_i32x4_bitmask(wasm_f32x4_eq(wasm_f32x4_abs(wasm_v128_load(src + j)), target));
+      if (hit) {
+        peak = src[j + __builtin_ctz(hit)];
+        break;
+      }
+    }
+    const float iscale = peak != 0.0f ? -127.0f / peak : 0.0f;
+    for (int j = 0; j < kQK_K; j += 32) quantize_32(src + j, iscale, b[i].qs + j);
+    for (int g = 0; g < kQK_K / 16; ++g) {
+      const v128_t q = wasm_v128_load(b[i].qs + 16 * g);
+      const v128_t s16 = wasm_i16x8_extadd_pairwise_i8x16(q);
+      b[i].bsums[g] = int16_t(hsum_i32(wasm_i32x4_extadd_pairwise_i16x8(s16)));
+    }
+    b[i].d = inverse_or_zero(iscale);
+  }
+}
+
+}  // namespace kvlite::simd128
+
+#endif  // __wasm_simd128__

@@ -1,0 +1,155 @@
+// The row kernels of ops.h and the F32/F16/BF16 weight rows in WebAssembly
+// SIMD128. Sums use several vector accumulators so consecutive adds do not
+// wait on each other; the scalar twins are in ops_scalar.cpp and types_float.cpp.
+#if defined(__wasm_simd128__)
+#include <cmath>
+
+#include "kernels/simd128/simd128_kernels.h"
+#include "kernels/simd128/simd128_util.h"
+#include "util/fp16.h"
+
+namespace kvlite::simd128 {
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+    s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
+    s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8)));
+    s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12)));
+  }
+  for (; i + 4 <= n; i += 4) s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+  float sum = hsum(wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3)));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+void axpy(float* y, float a, const float* x, int64_t n) {
+  const v128_t va = wasm_f32x4_splat(a);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    wasm_v128_store(y + i, wasm_f32x4_add(wasm_v128_load(y + i), wasm_f32x4_mul(va, wasm_v128_load(x + i))));
+  }
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+void add(float* y, const float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, wasm_f32x4_add(wasm_v128_load(y + i), wasm_v128_load(x + i)));
+  for (; i < n; ++i) y[i] += x[i];
+}
+
+void scale(float* y, float a, int64_t n) {
+  const v128_t va = wasm_f32x4_splat(a);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, wasm_f32x4_mul(wasm_v128_load(y + i), va));
+  for (; i < n; ++i) y[i] *= a;
+}
+
+// The sum of squares is kept in double lanes, as the scalar twin keeps it
+// in a double: a long row of squares loses digits in float.
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {
+  v128_t s0 = wasm_f64x2_splat(0.0), s1 = s0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t v = wasm_v128_load(x + i);
+    const v128_t sq = wasm_f32x4_mul(v, v);
+    s0 = wasm_f64x2_add(s0, wasm_f64x2_promote_low_f32x4(sq));
+    s1 = wasm_f64x2_add(s1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(sq, sq, 2, 3, 0, 1)));
+  }
+  const v128_t s = wasm_f64x2_add(s0, s1);
+  double sum = wasm_f64x2_extract_lane(s, 0) + wasm_f64x2_extract_lane(s, 1);
+  for (; i < n; ++i) sum += double(x[i] * x[i]);
+  const float inv = float(1.0 / std::sqrt(sum / double(n) + eps));
+  const v128_t vs = wasm_f32x4_splat(inv);
+  for (i = 0; i + 4 <= n; i += 4) {
+    wasm_v128_store(out + i, wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(x + i), vs), wasm_v128_load(weight + i)));
+  }
+  for (; i < n; ++i) out[i] = x[i] * inv * weight[i];
+}
+
+void softmax(float* x, int64_t n) {
+  v128_t vmax = wasm_f32x4_splat(x[0]);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vmax = wasm_f32x4_pmax(vmax, wasm_v128_load(x + i));
+  const float m01 = std::fmax(wasm_f32x4_extract_lane(vmax, 0), wasm_f32x4_extract_lane(vmax, 1));
+  const float m23 = std::fmax(wasm_f32x4_extract_lane(vmax, 2), wasm_f32x4_extract_lane(vmax, 3));
+  float max = std::fmax(m01, m23);
+  for (; i < n; ++i) max = x[i] > max ? x[i] : max;
+  const v128_t vm = wasm_f32x4_splat(max);
+  v128_t vsum = wasm_f32x4_splat(0.0f);
+  for (i = 0; i + 4 <= n; i += 4) {
+    const v128_t e = exp_f32x4(wasm_f32x4_sub(wasm_v128_load(x + i), vm));
+    wasm_v128_store(x + i, e);
+    vsum = wasm_f32x4_add(vsum, e);
+  }
+  double sum = hsum(vsum);
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  scale(x, float(1.0 / sum), n);
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+  const v128_t one = wasm_f32x4_splat(1.0f);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t g = wasm_v128_load(gate + i);
+    const v128_t silu = wasm_f32x4_div(g, wasm_f32x4_add(one, exp_f32x4(wasm_f32x4_neg(g))));
+    wasm_v128_store(gate + i, wasm_f32x4_mul(silu, wasm_v128_load(up + i)));
+  }
+  for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+// ---- Float weight rows (F32 activations) -----------------------------------
+
+float vec_dot_f32(int64_t n, const void* weights, const void* activations) {
+  return dot_f32(static_cast<const float*>(weights), static_cast<const float*>(activations), n);
+}
+
+namespace {
+// Eight halves to two float vectors.
+inline void f16x8_to_f32(v128_t h, v128_t* lo, v128_t* hi) {
+  *lo = f16x4_to_f32x4(wasm_u32x4_extend_low_u16x8(h));
+  *hi = f16x4_to_f32x4(wasm_u32x4_extend_high_u16x8(h));
+}
+}  // namespace
+
+float vec_dot_f16(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const uint16_t*>(weights);
+  const auto* a = static_cast<const float*>(activations);
+  v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    v128_t lo, hi;
+    f16x8_to_f32(wasm_v128_load(w + i), &lo, &hi);
+    s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(lo, wasm_v128_load(a + i)));
+    s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(hi, wasm_v128_load(a + i + 4)));
+  }
+  float sum = hsum(wasm_f32x4_add(s0, s1));
+  for (; i < n; ++i) sum += fp16_to_f32(w[i]) * a[i];
+  return sum;
+}
+
+float vec_dot_bf16(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const uint16_t*>(weights);
+  const auto* a = static_cast<const float*>(activations);
+  v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const v128_t h = wasm_v128_load(w + i);
+    const v128_t lo = wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(h), 16);
+    const v128_t hi = wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(h), 16);
+    s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(lo, wasm_v128_load(a + i)));
+    s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(hi, wasm_v128_load(a + i + 4)));
+  }
+  float sum = hsum(wasm_f32x4_add(s0, s1));
+  for (; i < n; ++i) sum += bf16_to_f32(w[i]) * a[i];
+  return sum;
+}
+
+}  // namespace kvlite::simd128
+
+#endif  // __wasm_simd128__

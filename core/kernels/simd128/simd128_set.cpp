@@ -1,0 +1,33 @@
+// Assembles the SIMD128 KernelSet: the scalar set with every entry that has a
+// SIMD128 twin replaced.
+#if defined(__wasm_simd128__)
+#include "kernels/kernel_set.h"
+#include "kernels/simd128/simd128_kernels.h"
+
+namespace kvlite {
+
+KernelSet make_simd128_kernels(const KernelSet& base) {
+  using T = TensorType;
+  KernelSet k = base;
+  k.name = "simd128";
+  auto set_dot = [&](T type, VecDotFn fn) { k.vec_dot[uint32_t(type)] = fn; };
+  set_dot(T::Q8_0, simd128::vec_dot_q8_0);
+  set_dot(T::F32, simd128::vec_dot_f32);
+  set_dot(T::F16, simd128::vec_dot_f16);
+  set_dot(T::BF16, simd128::vec_dot_bf16);
+  k.quantize[uint32_t(T::Q8_0)] = simd128::quantize_q8_0;
+  k.quantize[uint32_t(T::Q8_1)] = simd128::quantize_q8_1;
+  k.quantize[uint32_t(T::Q8_K)] = simd128::quantize_q8_k;
+  k.rmsnorm = simd128::rmsnorm;
+  k.softmax = simd128::softmax;
+  k.swiglu = simd128::swiglu;
+  k.add = simd128::add;
+  k.dot_f32 = simd128::dot_f32;
+  k.axpy = simd128::axpy;
+  k.scale = simd128::scale;
+  return k;
+}
+
+}  // namespace kvlite
+
+#endif  // __wasm_simd128__

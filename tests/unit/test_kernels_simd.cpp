@@ -1,0 +1,252 @@
+// Every SIMD kernel set this machine runs (AVX2 natively, SIMD128 under node)
+// against the scalar reference: the activation quantizers byte for byte, the
+// row dot products and the ops within float rounding, on random data, odd
+// lengths and extreme values. Built natively and to wasm, so each set is
+// tested where it runs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernels/kernel_set.h"
+#include "types/blocks.h"
+#include "types/tensor_type.h"
+
+namespace kvlite {
+namespace {
+
+using T = TensorType;
+
+std::vector<const KernelSet*> simd_sets() {
+  std::vector<const KernelSet*> sets(available_kernel_sets().begin() + 1, available_kernel_sets().end());
+  return sets;
+}
+
+#define FOR_EACH_SIMD_SET(set)                                          \
+  if (simd_sets().empty()) GTEST_SKIP() << "no SIMD kernel set here";   \
+  for (const KernelSet* set : simd_sets())
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, sigma);
+  std::vector<float> x(n);
+  for (float& v : x) v = dist(rng);
+  return x;
+}
+
+// Random data with extreme values sprinkled in: zeros, huge and tiny
+// magnitudes, subnormals, exact ties of the largest magnitude with both signs.
+// `huge` stays within fp16 range for data whose block scales are fp16.
+std::vector<float> extreme_floats(size_t n, uint32_t seed, float huge = 1e30f) {
+  std::vector<float> x = random_floats(n, seed);
+  std::mt19937 rng(seed * 7 + 1);
+  const float specials[] = {0.0f, -0.0f, huge, -huge, 1e-30f, 1e-42f, -1e-42f, 65504.0f, 3.0f, -3.0f, 0.5f};
+  for (size_t i = 0; i < n; ++i) {
+    if (rng() % 5 == 0) x[i] = specials[rng() % std::size(specials)];
+  }
+  // Whole blocks of zeros and of one repeated value.
+  for (size_t i = 0; i < std::min<size_t>(n, 32); ++i) x[i] = 0.0f;
+  for (size_t i = 32; i < std::min<size_t>(n, 64); ++i) x[i] = (i % 2) ? -2.0f : 2.0f;
+  return x;
+}
+
+// ---- Activation quantizers: identical bytes ----------------------------------
+
+void expect_same_quantization(const KernelSet& set, T type, const std::vector<float>& x, const char* what) {
+  const TypeTraits& t = *type_traits(type);
+  const int64_t n = int64_t(x.size());
+  std::vector<uint8_t> ref(row_bytes(t, n)), got(row_bytes(t, n));
+  scalar_kernels().quantize[uint32_t(type)](x.data(), ref.data(), n);
+  set.quantize[uint32_t(type)](x.data(), got.data(), n);
+  for (size_t b = 0; b < ref.size(); b += t.block_bytes) {
+    ASSERT_EQ(0, std::memcmp(ref.data() + b, got.data() + b, t.block_bytes))
+        << set.name << " " << t.name << " " << what << " block " << b / t.block_bytes;
+  }
+}
+
+TEST(KernelsSimd, ActivationQuantizersMatchScalarByteForByte) {
+  FOR_EACH_SIMD_SET(set) {
+    for (T type : {T::Q8_0, T::Q8_1, T::Q8_K}) {
+      const size_t block = size_t(type_traits(type)->block_size);
+      for (size_t blocks : {1u, 3u, 7u, 64u}) {
+        expect_same_quantization(*set, type, random_floats(block * blocks, uint32_t(blocks)), "random");
+        expect_same_quantization(*set, type, random_floats(block * blocks, 9, 1e-3f), "small");
+        expect_same_quantization(*set, type, extreme_floats(block * blocks, uint32_t(blocks) + 100), "extreme");
+      }
+    }
+  }
+}
+
+TEST(KernelsSimd, ActivationQuantizersHandleInfinityAndNaNAsScalar) {
+  FOR_EACH_SIMD_SET(set) {
+    for (T type : {T::Q8_0, T::Q8_1, T::Q8_K}) {
+      std::vector<float> x = random_floats(size_t(type_traits(type)->block_size) * 2, 5);
+      x[3] = std::numeric_limits<float>::infinity();
+      x[x.size() - 2] = std::numeric_limits<float>::quiet_NaN();
+      expect_same_quantization(*set, type, x, "inf/nan");
+    }
+  }
+}
+
+// ---- Row dot products: within float rounding -------------------------------
+
+// |simd - scalar| must stay within a few float roundings of the sum of
+// |w * a|, the natural scale of the rounding error of any summation order.
+void expect_dot_close(const KernelSet& set, T type, const std::vector<float>& wf, const std::vector<float>& af,
+                      const char* what) {
+  const TypeTraits& t = *type_traits(type);
+  const TypeTraits& at = *type_traits(t.vec_dot_type);
+  const int64_t n = int64_t(wf.size());
+  std::vector<uint8_t> w(row_bytes(t, n)), a(row_bytes(at, n));
+  t.from_float(wf.data(), w.data(), n);
+  at.from_float(af.data(), a.data(), n);
+  std::vector<float> wd(wf.size()), ad(af.size());
+  t.to_float(w.data(), wd.data(), n);
+  at.to_float(a.data(), ad.data(), n);
+  double magnitude = 0;
+  for (size_t i = 0; i < wd.size(); ++i) magnitude += std::fabs(double(wd[i]) * ad[i]);
+  const float ref = scalar_kernels().vec_dot[uint32_t(type)](n, w.data(), a.data());
+  const float got = set.vec_dot[uint32_t(type)](n, w.data(), a.data());
+  EXPECT_NEAR(got, ref, 2e-6 * magnitude + 1e-30) << set.name << " " << t.name << " " << what << " n=" << n;
+}
+
+TEST(KernelsSimd, RowDotProductsMatchScalar) {
+  FOR_EACH_SIMD_SET(set) {
+    for (uint32_t id = 0; id < KernelSet::kTypeSlots; ++id) {
+      const TypeTraits* t = type_traits(id);
+      if (!t || !t->vec_dot || set->vec_dot[id] == scalar_kernels().vec_dot[id]) continue;
+      const int64_t unit = std::max(t->block_size, type_traits(t->vec_dot_type)->block_size);
+      // Odd numbers of blocks exercise every remainder path of the unrolled loops.
+      for (int64_t blocks : {1, 2, 3, 5, 7, 9, 64, 67}) {
+        if (unit == 1 && blocks < 8) blocks += 13;  // float rows: odd lengths, not blocks
+        const size_t n = size_t(unit * blocks);
+        expect_dot_close(*set, t->type, random_floats(n, uint32_t(id * 100 + blocks)), random_floats(n, 77),
+                         "random");
+        expect_dot_close(*set, t->type, extreme_floats(n, uint32_t(blocks), 6e4f), random_floats(n, 78, 100.0f),
+                         "extreme");
+      }
+    }
+  }
+}
+
+// Q8_0 codes of -128 (legal in files, never produced by the quantizer) and
+// scales at the ends of the fp16 range.
+TEST(KernelsSimd, Q8_0DotOnEdgeBlocks) {
+  FOR_EACH_SIMD_SET(set) {
+    const int nb = 9;
+    std::vector<BlockQ8_0> w(nb), a(nb);
+    const uint16_t scales[] = {0x7bff, 0x0001, 0x0400, 0x3c00, 0xbc00, 0x0000, 0x83ff, 0x5555, 0x1234};
+    std::mt19937 rng(3);
+    for (int i = 0; i < nb; ++i) {
+      w[i].d = scales[i];
+      a[i].d = scales[(i + 3) % nb];
+      for (int j = 0; j < kQK; ++j) {
+        w[i].qs[j] = int8_t(i % 2 ? -128 : int(rng() % 255) - 127);
+        a[i].qs[j] = int8_t(i % 3 ? 127 : int(rng() % 255) - 127);
+      }
+    }
+    const float ref = scalar_kernels().vec_dot[uint32_t(T::Q8_0)](nb * kQK, w.data(), a.data());
+    const float got = set->vec_dot[uint32_t(T::Q8_0)](nb * kQK, w.data(), a.data());
+    EXPECT_NEAR(got, ref, std::fabs(ref) * 1e-5) << set->name;
+  }
+}
+
+// ---- Ops ---------------------------------------------------------------------
+
+void expect_all_near(const std::vector<float>& got, const std::vector<float>& ref, float rel, const char* what) {
+  ASSERT_EQ(got.size(), ref.size());
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ASSERT_NEAR(got[i], ref[i], rel * std::fabs(ref[i]) + 1e-30f) << what << " at " << i << " of " << ref.size();
+  }
+}
+
+const int64_t kOddLengths[] = {1, 3, 4, 7, 8, 15, 16, 17, 31, 33, 64, 67, 100, 257, 2048};
+
+TEST(KernelsSimd, ElementwiseOpsMatchScalar) {
+  FOR_EACH_SIMD_SET(set) {
+    for (int64_t n : kOddLengths) {
+      const std::vector<float> x = random_floats(size_t(n), uint32_t(n)), y0 = random_floats(size_t(n), 5);
+      std::vector<float> ya = y0, yb = y0;
+      scalar_kernels().add(ya.data(), x.data(), n);
+      set->add(yb.data(), x.data(), n);
+      EXPECT_EQ(ya, yb) << set->name << " add n=" << n;
+      ya = y0, yb = y0;
+      scalar_kernels().axpy(ya.data(), 0.37f, x.data(), n);
+      set->axpy(yb.data(), 0.37f, x.data(), n);
+      for (size_t i = 0; i < ya.size(); ++i) {  // a fused multiply-add rounds once: within |y| + |a x|
+        ASSERT_NEAR(yb[i], ya[i], 1e-6f * (std::fabs(y0[i]) + std::fabs(0.37f * x[i]))) << set->name << " axpy";
+      }
+      ya = y0, yb = y0;
+      scalar_kernels().scale(ya.data(), -1.5f, n);
+      set->scale(yb.data(), -1.5f, n);
+      EXPECT_EQ(ya, yb) << set->name << " scale n=" << n;
+
+      double magnitude = 0;
+      for (int64_t i = 0; i < n; ++i) magnitude += std::fabs(double(x[size_t(i)]) * y0[size_t(i)]);
+      EXPECT_NEAR(set->dot_f32(x.data(), y0.data(), n), scalar_kernels().dot_f32(x.data(), y0.data(), n),
+                  2e-6 * magnitude) << set->name << " dot_f32 n=" << n;
+    }
+  }
+}
+
+TEST(KernelsSimd, RmsnormMatchesScalar) {
+  FOR_EACH_SIMD_SET(set) {
+    for (int64_t n : kOddLengths) {
+      for (float sigma : {1.0f, 1e-20f, 1e15f}) {
+        const std::vector<float> x = random_floats(size_t(n), uint32_t(n), sigma), w = random_floats(size_t(n), 2);
+        std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+        scalar_kernels().rmsnorm(a.data(), x.data(), w.data(), n, 1e-5f);
+        set->rmsnorm(b.data(), x.data(), w.data(), n, 1e-5f);
+        expect_all_near(b, a, 1e-6f, "rmsnorm");
+      }
+    }
+  }
+}
+
+TEST(KernelsSimd, SoftmaxMatchesScalar) {
+  FOR_EACH_SIMD_SET(set) {
+    for (int64_t n : kOddLengths) {
+      for (float sigma : {1.0f, 30.0f, 1000.0f}) {
+        const std::vector<float> x = random_floats(size_t(n), uint32_t(n) + 11, sigma);
+        std::vector<float> a = x, b = x;
+        scalar_kernels().softmax(a.data(), n);
+        set->softmax(b.data(), n);
+        for (size_t i = 0; i < a.size(); ++i) {
+          // Relative to each weight, and absolutely for weights that are all but zero.
+          ASSERT_NEAR(b[i], a[i], 4e-6f * a[i] + 1e-37f) << set->name << " softmax n=" << n << " at " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(KernelsSimd, SwigluMatchesScalarIncludingSaturation) {
+  FOR_EACH_SIMD_SET(set) {
+    for (int64_t n : kOddLengths) {
+      std::vector<float> g = random_floats(size_t(n), uint32_t(n) + 3, 4.0f);
+      const std::vector<float> up = random_floats(size_t(n), 4);
+      const float extremes[] = {-100.0f, 100.0f, -88.0f, 89.0f, 0.0f, -1e30f, 1e30f};
+      for (size_t i = 0; i < g.size(); i += 5) g[i] = extremes[(i / 5) % std::size(extremes)];
+      std::vector<float> a = g, b = g;
+      scalar_kernels().swiglu(a.data(), up.data(), n);
+      set->swiglu(b.data(), up.data(), n);
+      for (size_t i = 0; i < a.size(); ++i) {
+        ASSERT_NEAR(b[i], a[i], 4e-6f * std::fabs(a[i]) + 1e-30f) << set->name << " swiglu g=" << g[i];
+      }
+    }
+  }
+}
+
+TEST(KernelsSimd, TheFastestSetIsActiveByDefault) {
+  EXPECT_EQ(&active_kernels(), available_kernel_sets().back());
+  EXPECT_STREQ(scalar_kernels().name, "scalar");
+#if defined(__wasm_simd128__)
+  EXPECT_STREQ(active_kernels().name, "simd128");
+#endif
+}
+
+}  // namespace
+}  // namespace kvlite
