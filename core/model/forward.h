@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "kernels/matmul.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
+#include "util/thread_pool.h"
 
 namespace kvlite {
 
@@ -22,6 +24,8 @@ struct ForwardScratch {
   std::vector<float> hb, hb2; // FFN gate / up          [n][n_ff]
   std::vector<float> scores;  // attention weights      [n_ctx]
   MatmulScratch mm;
+  std::unique_ptr<ThreadPool> pool;  // null: single-threaded
+  void set_threads(int32_t n_threads);
   void reserve(const Hparams& hp, int32_t n_tokens, int32_t n_ctx);
 };
 

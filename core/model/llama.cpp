@@ -19,6 +19,11 @@ void ForwardScratch::reserve(const Hparams& hp, int32_t n, int32_t n_ctx) {
   scores.resize(size_t(n_ctx));
 }
 
+void ForwardScratch::set_threads(int32_t n_threads) {
+  if (n_threads > 1) pool = std::make_unique<ThreadPool>(n_threads);
+  else pool.reset();
+}
+
 void forward_llama(const Model::Impl& model, KvCache& kv, std::span<const int32_t> tokens, int32_t pos0,
                    bool all_logits, ForwardScratch& s, std::vector<float>& logits) {
   const Hparams& hp = model.hp;
@@ -33,9 +38,9 @@ void forward_llama(const Model::Impl& model, KvCache& kv, std::span<const int32_
   for (int32_t l = 0; l < hp.n_layer; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     for (int32_t t = 0; t < n; ++t) rmsnorm(&s.xb[size_t(t * d)], &s.x[size_t(t * d)], L.attn_norm.data(), d, hp.rms_eps);
-    matmul(L.wq, s.xb.data(), n, s.q.data(), s.mm);
-    matmul(L.wk, s.xb.data(), n, s.k.data(), s.mm);
-    matmul(L.wv, s.xb.data(), n, s.v.data(), s.mm);
+    matmul(L.wq, s.xb.data(), n, s.q.data(), s.mm, s.pool.get());
+    matmul(L.wk, s.xb.data(), n, s.k.data(), s.mm, s.pool.get());
+    matmul(L.wv, s.xb.data(), n, s.v.data(), s.mm, s.pool.get());
     for (int32_t t = 0; t < n; ++t) {
       const int32_t pos = pos0 + t;
       rope(&s.q[size_t(t * qd)], hp.n_head, rope_table, pos);
@@ -45,14 +50,14 @@ void forward_llama(const Model::Impl& model, KvCache& kv, std::span<const int32_
     for (int32_t t = 0; t < n; ++t) {
       kv.attend(l, &s.q[size_t(t * qd)], hp.n_head, pos0 + t + 1, &s.att[size_t(t * qd)], s.scores.data());
     }
-    matmul(L.wo, s.att.data(), n, s.xb.data(), s.mm);
+    matmul(L.wo, s.att.data(), n, s.xb.data(), s.mm, s.pool.get());
     add(s.x.data(), s.xb.data(), n * d);
 
     for (int32_t t = 0; t < n; ++t) rmsnorm(&s.xb[size_t(t * d)], &s.x[size_t(t * d)], L.ffn_norm.data(), d, hp.rms_eps);
-    matmul(L.ffn_gate, s.xb.data(), n, s.hb.data(), s.mm);
-    matmul(L.ffn_up, s.xb.data(), n, s.hb2.data(), s.mm);
+    matmul(L.ffn_gate, s.xb.data(), n, s.hb.data(), s.mm, s.pool.get());
+    matmul(L.ffn_up, s.xb.data(), n, s.hb2.data(), s.mm, s.pool.get());
     swiglu(s.hb.data(), s.hb2.data(), int64_t(n) * hp.n_ff);
-    matmul(L.ffn_down, s.hb.data(), n, s.xb.data(), s.mm);
+    matmul(L.ffn_down, s.hb.data(), n, s.xb.data(), s.mm, s.pool.get());
     add(s.x.data(), s.xb.data(), n * d);
   }
 
@@ -62,7 +67,7 @@ void forward_llama(const Model::Impl& model, KvCache& kv, std::span<const int32_
     rmsnorm(&s.xb[size_t(t * d)], &s.x[size_t((first + t) * d)], w.output_norm.data(), d, hp.rms_eps);
   }
   logits.resize(size_t(n_out) * size_t(hp.n_vocab));
-  matmul(w.output, s.xb.data(), n_out, logits.data(), s.mm);
+  matmul(w.output, s.xb.data(), n_out, logits.data(), s.mm, s.pool.get());
 }
 
 }  // namespace kvlite

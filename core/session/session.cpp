@@ -74,7 +74,10 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   int32_t n_ctx = params.n_ctx;
   if (n_ctx < 0) return Status::Error("context length must be positive, got " + std::to_string(n_ctx));
   if (n_ctx == 0) n_ctx = std::min(model->info().n_ctx_train, kDefaultCtxCap);
-  return std::unique_ptr<Session>(new Session(std::make_unique<Impl>(std::move(model), n_ctx)));
+  if (params.threads < 1) return Status::Error("threads must be at least 1, got " + std::to_string(params.threads));
+  auto impl = std::make_unique<Impl>(std::move(model), n_ctx);
+  impl->scratch.set_threads(params.threads);
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
 Status Session::eval(std::span<const int32_t> tokens, bool all_logits) {

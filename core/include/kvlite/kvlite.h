@@ -88,6 +88,7 @@ class Model {
 
 struct SessionParams {
   int32_t n_ctx = 0;  // context length; 0: the model's training context, capped at 4096
+  int32_t threads = 1;  // compute threads (matrix rows split among them); results identical for any count
 };
 
 struct GenerateStats {

@@ -1,0 +1,280 @@
+// kvlite-bench: how close the kernels come to the memory-bandwidth limit, and
+// what a second thread buys. Runs natively and under node:
+//   build/native/bin/kvlite-bench [--quick]
+//   node --no-experimental-fetch build/wasm/bin/kvlite-bench.js [--quick]
+// Prints, for Q8_0 matrix-vector products at Llama-3.2-1B shapes, GB/s of
+// weights streamed for every kernel set (scalar and SIMD) and as a percentage
+// of a streaming-read probe of a large buffer; then prefill and decode speed
+// of a generated 12-block model with 1 and 2 threads.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "kernels/kernel_set.h"
+#include "kernels/matmul.h"
+#include "kvlite/kvlite.h"
+#include "types/blocks.h"
+#include "util/fp16.h"
+#include "util/thread_pool.h"
+
+namespace kvlite {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Runs fn until at least min_seconds have passed (at least twice, the first
+// call warming caches and pages); returns the best seconds per call.
+template <class Fn>
+double best_seconds(double min_seconds, Fn fn) {
+  double best = 1e30, total = 0;
+  for (int i = 0; i < 2 || total < min_seconds; ++i) {
+    const auto t = Clock::now();
+    fn();
+    const double s = seconds_since(t);
+    total += s;
+    if (i > 0 || min_seconds == 0) best = std::min(best, s);
+  }
+  return best;
+}
+
+// ---- Memory bandwidth: a streaming read of a buffer far larger than cache ----
+
+// Sixteen-byte vectors of the compiler's generic vector extension: SIMD128
+// in wasm, SSE2 natively, so the probe needs no instruction-set code of its own.
+typedef uint64_t u64x2 __attribute__((vector_size(16)));
+
+uint64_t stream_read(const uint8_t* data, size_t bytes) {
+  u64x2 a = {0, 0}, b = a, c = a, d = a;
+  const size_t n = bytes / 64;
+  for (size_t i = 0; i < n; ++i) {
+    u64x2 v[4];
+    std::memcpy(v, data + i * 64, 64);
+    a += v[0];
+    b += v[1];
+    c += v[2];
+    d += v[3];
+  }
+  const u64x2 s = a + b + c + d;
+  return s[0] + s[1];
+}
+
+double bandwidth_gbs(size_t bytes, double min_seconds) {
+  std::vector<uint8_t> buf(bytes);
+  for (size_t i = 0; i < bytes; i += 4096) buf[i] = uint8_t(i);  // touch every page
+  volatile uint64_t sink = 0;
+  const double s = best_seconds(min_seconds, [&] { sink = sink + stream_read(buf.data(), buf.size()); });
+  return double(bytes) / s / 1e9;
+}
+
+// ---- Q8_0 matrix-vector ------------------------------------------------------
+
+struct Shape {
+  int64_t rows, cols;
+  const char* what;
+};
+
+// Random codes and plausible scales: speed does not depend on the values.
+std::vector<uint8_t> random_q8_0(int64_t rows, int64_t cols) {
+  const size_t blocks = size_t(rows * cols / kQK);
+  std::vector<uint8_t> data(blocks * sizeof(BlockQ8_0));
+  auto* b = reinterpret_cast<BlockQ8_0*>(data.data());
+  uint64_t state = 88172645463325252ull;
+  for (size_t i = 0; i < blocks; ++i) {
+    b[i].d = f32_to_fp16(0.002f + float(i % 7) * 1e-4f);
+    for (int j = 0; j < kQK; j += 8) {
+      state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+      std::memcpy(b[i].qs + j, &state, 8);
+    }
+  }
+  return data;
+}
+
+// Copies of one matrix filling `budget` bytes, used in turn, so each call
+// streams its weights from memory as a model's layers do (one matrix alone
+// would sit in the last-level cache and flatter the kernel).
+struct MatrixCopies {
+  std::vector<std::vector<uint8_t>> data;
+  std::vector<WeightMatrix> w;
+  size_t bytes_each = 0;
+  MatrixCopies(int64_t rows, int64_t cols, size_t budget) {
+    bytes_each = size_t(rows * cols / kQK) * sizeof(BlockQ8_0);
+    const size_t n = std::max<size_t>(1, (budget + bytes_each - 1) / bytes_each);
+    for (size_t i = 0; i < n; ++i) {
+      data.push_back(random_q8_0(rows, cols));
+      w.push_back(WeightMatrix{type_traits(TensorType::Q8_0), rows, cols, data.back().data(),
+                               size_t(cols / kQK) * sizeof(BlockQ8_0)});
+    }
+  }
+};
+
+// Seconds per product: the best pass through all copies (after a warm-up
+// pass) over at least min_seconds. The best pass, not the mean, because this
+// machine may be shared and a pass that lost the CPU says nothing of the kernel.
+double cycled_seconds(const MatrixCopies& m, const std::vector<float>& x, int64_t n_tokens, ThreadPool* pool,
+                      double min_seconds) {
+  std::vector<float> y(size_t(m.w[0].rows * n_tokens));
+  MatmulScratch scratch;
+  auto pass = [&] {
+    for (const WeightMatrix& w : m.w) matmul(w, x.data(), n_tokens, y.data(), scratch, pool);
+  };
+  return best_seconds(min_seconds, pass) / double(m.w.size());
+}
+
+void bench_matvec(double bandwidth, bool quick) {
+  const Shape shapes[] = {
+      {2048, 2048, "attn q/o"}, {8192, 2048, "ffn gate/up"}, {2048, 8192, "ffn down"}, {128256, 2048, "output"}};
+  const size_t budget = size_t(quick ? 64 : 384) << 20;
+  std::printf("\nQ8_0 matrix-vector (1 token, 1 thread): rows x cols; GB/s of weights streamed from memory\n");
+  std::printf("(copies of each matrix filling %zu MiB are used in turn so none is served from cache)\n",
+              budget >> 20);
+  std::printf("%-24s %-8s %10s %10s %9s\n", "shape", "kernels", "ms", "GB/s", "% of bw");
+  const double min_s = quick ? 0.05 : 0.5;
+  const KernelSet& best = active_kernels();
+  for (const Shape& sh : shapes) {
+    if (quick && sh.rows > 8192) continue;
+    const MatrixCopies m(sh.rows, sh.cols, budget);
+    std::vector<float> x(size_t(sh.cols));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i % 17) - 8) * 0.1f;
+    double scalar_s = 0, simd_s = 0;
+    for (const KernelSet* set : available_kernel_sets()) {
+      use_kernels(*set);
+      const double s = cycled_seconds(m, x, 1, nullptr, min_s);
+      const double gbs = double(m.bytes_each) / s / 1e9;
+      char label[64];
+      std::snprintf(label, sizeof label, "%lldx%lld %s", (long long)sh.rows, (long long)sh.cols, sh.what);
+      std::printf("%-24s %-8s %10.3f %10.2f %8.0f%%\n", label, set->name, s * 1e3, gbs, 100.0 * gbs / bandwidth);
+      if (set == &scalar_kernels()) scalar_s = s;
+      else simd_s = s;
+    }
+    use_kernels(best);
+    if (simd_s > 0) std::printf("%-24s speed-up of %s over scalar: %.1fx\n", "", best.name, scalar_s / simd_s);
+  }
+
+  // Prefill: a batch of tokens streams the weights once.
+  const int64_t batch = 64;
+  const MatrixCopies m(8192, 2048, budget);
+  std::vector<float> x(size_t(2048 * batch), 0.25f);
+  std::printf("\nQ8_0 matrix-matrix 8192x2048, %lld tokens, 1 thread:\n", (long long)batch);
+  for (const KernelSet* set : available_kernel_sets()) {
+    use_kernels(*set);
+    const double s = cycled_seconds(m, x, batch, nullptr, min_s);
+    std::printf("  %-8s %8.2f ms  %7.1f GOP/s (int8 multiply-adds x2)\n", set->name, s * 1e3,
+                2.0 * 8192 * 2048 * double(batch) / s / 1e9);
+  }
+  use_kernels(best);
+  if (ThreadPool::threads_supported()) {
+    ThreadPool pool(2);
+    const std::vector<float> x1(2048, 0.25f);
+    const double s1 = cycled_seconds(m, x1, 1, nullptr, min_s), s2 = cycled_seconds(m, x1, 1, &pool, min_s);
+    std::printf("  8192x2048 matrix-vector, 2 threads: %.2f GB/s (%.0f%% of the 1-thread probe), %.2fx of 1 thread\n",
+                double(m.bytes_each) / s2 / 1e9, 100.0 * double(m.bytes_each) / s2 / 1e9 / bandwidth, s1 / s2);
+  }
+}
+
+// ---- Threads on a whole model --------------------------------------------------
+
+struct Speed {
+  double prefill_tps = 0, decode_tps = 0;
+};
+
+Speed model_speed(const std::shared_ptr<Model>& model, int32_t threads, int32_t prompt_len, int32_t decode_len) {
+  SessionParams sp;
+  sp.threads = threads;
+  sp.n_ctx = 512;
+  auto s = Session::create(model, sp);
+  if (!s) return {};
+  std::vector<int32_t> prompt;
+  for (int32_t i = 0; i < prompt_len; ++i) prompt.push_back(3 + (i * 31) % 250);
+  Speed best;
+  for (int rep = 0; rep < 3; ++rep) {  // best of three: the first warms up, the machine may be shared
+    s.value()->reset();
+    auto t = Clock::now();
+    if (!s.value()->eval(prompt).ok()) return {};
+    const double prefill = prompt_len / seconds_since(t);
+    t = Clock::now();
+    for (int32_t i = 0; i < decode_len; ++i) {
+      const int32_t id = 3 + i;
+      if (!s.value()->eval(std::span<const int32_t>(&id, 1)).ok()) return {};
+    }
+    const double decode = decode_len / seconds_since(t);
+    best.prefill_tps = std::max(best.prefill_tps, prefill);
+    best.decode_tps = std::max(best.decode_tps, decode);
+  }
+  return best;
+}
+
+void bench_threads(bool quick) {
+  if (!ThreadPool::threads_supported()) {
+    std::printf("\nthreads: this build is single-threaded (wasm without -pthread); see build/wasm-mt\n");
+    return;
+  }
+  RandomModelSpec spec;
+  spec.n_layer = quick ? 2 : 12;
+  spec.n_embd = 768;
+  spec.n_head = 12;
+  spec.n_head_kv = 4;
+  spec.n_ff = 2048;
+  spec.n_vocab = quick ? 4096 : 32000;
+  spec.n_ctx = 512;
+  spec.weight_type = "Q8_0";
+  const std::string path = (std::filesystem::temp_directory_path() / "kvlite-bench-model.gguf").string();
+  const auto t = Clock::now();
+  if (Status st = write_random_model(spec, path); !st.ok()) {
+    std::printf("threads: cannot write the model: %s\n", st.message().c_str());
+    return;
+  }
+  auto model = Model::load_file(path);
+  std::filesystem::remove(path);
+  if (!model) {
+    std::printf("threads: cannot load the model: %s\n", model.message().c_str());
+    return;
+  }
+  std::printf("\nmodel: %d blocks, embd %d, ffn %d, vocab %d, Q8_0, %.0f MB (made in %.1f s)\n", spec.n_layer,
+              spec.n_embd, spec.n_ff, spec.n_vocab, double(model.value()->info().weight_bytes) / 1e6,
+              seconds_since(t));
+  const int32_t prompt_len = 64, decode_len = quick ? 8 : 32;
+  const Speed one = model_speed(model.value(), 1, prompt_len, decode_len);
+  const Speed two = model_speed(model.value(), 2, prompt_len, decode_len);
+  std::printf("%-28s %12s %12s %8s\n", "", "1 thread", "2 threads", "ratio");
+  std::printf("%-28s %12.1f %12.1f %7.2fx\n", "prefill tokens/s (64-token)", one.prefill_tps, two.prefill_tps,
+              two.prefill_tps / one.prefill_tps);
+  std::printf("%-28s %12.1f %12.1f %7.2fx\n", "decode tokens/s", one.decode_tps, two.decode_tps,
+              two.decode_tps / one.decode_tps);
+}
+
+int run(int argc, char** argv) {
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--quick") quick = true;
+    else {
+      std::fprintf(stderr, "kvlite-bench: error: unknown flag '%s' (only --quick)\n", argv[i]);
+      return 1;
+    }
+  }
+#if defined(__EMSCRIPTEN__)
+  const char* where = "wasm";
+#else
+  const char* where = "native";
+#endif
+  std::printf("kvlite-bench (%s): kernel sets:", where);
+  for (const KernelSet* set : available_kernel_sets()) std::printf(" %s", set->name);
+  std::printf("; active: %s; threads %s\n", active_kernels().name,
+              ThreadPool::threads_supported() ? "available" : "not in this build");
+  const size_t probe_bytes = size_t(quick ? 64 : 512) << 20;
+  const double bw = bandwidth_gbs(probe_bytes, quick ? 0.1 : 1.0);
+  std::printf("memory bandwidth probe (streaming read of %zu MiB, 1 thread): %.2f GB/s\n", probe_bytes >> 20, bw);
+  bench_matvec(bw, quick);
+  bench_threads(quick);
+  return 0;
+}
+
+}  // namespace
+}  // namespace kvlite
+
+int main(int argc, char** argv) { return kvlite::run(argc, argv); }

@@ -1,0 +1,146 @@
+// The thread pool and threaded matmul: every task runs exactly once, and
+// logits are bit-identical for 1, 2 and 3 threads (each output element is
+// computed by one thread with the same code, whatever the split). Under wasm
+// without -pthread the pool runs everything on the caller, and the same
+// checks hold trivially.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kvlite/kvlite.h"
+#include "support/temp_dir.h"
+#include "types/tensor_type.h"
+#include "util/thread_pool.h"
+
+namespace kvlite {
+namespace {
+
+TEST(ThreadPool, RunsEveryTaskExactlyOnce) {
+  for (int32_t threads : {1, 2, 3, 4}) {
+    ThreadPool pool(threads);
+    EXPECT_EQ(pool.size(), ThreadPool::threads_supported() ? threads : 1);
+    for (int64_t n_tasks : {0, 1, 2, 3, 17, 1000}) {
+      for (int repeat = 0; repeat < 20; ++repeat) {
+        std::vector<std::atomic<int>> hits(size_t(n_tasks) + 1);
+        std::atomic<bool> thread_in_range{true};
+        pool.run(n_tasks, [&](int64_t task, int32_t thread) {
+          hits[size_t(task)].fetch_add(1);
+          if (thread < 0 || thread >= pool.size()) thread_in_range = false;
+        });
+        for (int64_t t = 0; t < n_tasks; ++t) ASSERT_EQ(hits[size_t(t)].load(), 1) << threads << " " << n_tasks;
+        EXPECT_EQ(hits[size_t(n_tasks)].load(), 0);
+        EXPECT_TRUE(thread_in_range.load());
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, SurvivesIdleGapsLongerThanTheSpin) {
+  ThreadPool pool(3);
+  std::atomic<int> total{0};
+  for (int round = 0; round < 3; ++round) {
+    pool.run(10, [&](int64_t, int32_t) { total.fetch_add(1); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // workers go to sleep
+  }
+  EXPECT_EQ(total.load(), 30);
+}
+
+std::vector<uint8_t> quantized_matrix(TensorType type, int64_t rows, int64_t cols, uint32_t seed) {
+  const TypeTraits& t = *type_traits(type);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(size_t(rows * cols));
+  for (float& v : x) v = dist(rng);
+  std::vector<uint8_t> out(row_bytes(t, cols) * size_t(rows));
+  for (int64_t r = 0; r < rows; ++r) t.from_float(&x[size_t(r * cols)], &out[row_bytes(t, cols) * size_t(r)], cols);
+  return out;
+}
+
+TEST(ThreadedMatmul, BitIdenticalForAnyThreadCount) {
+  for (TensorType type : {TensorType::Q8_0, TensorType::F32, TensorType::Q4_K, TensorType::Q4_0}) {
+    const int64_t rows = 1000, cols = 512;  // rows not a multiple of any task size
+    const std::vector<uint8_t> data = quantized_matrix(type, rows, cols, 7);
+    WeightMatrix w;
+    w.traits = type_traits(type);
+    w.rows = rows;
+    w.cols = cols;
+    w.data = data.data();
+    w.row_stride = row_bytes(*w.traits, cols);
+    for (int64_t n_tokens : {1, 5, 19}) {
+      std::vector<float> x(size_t(n_tokens * cols));
+      std::mt19937 rng(11);
+      std::normal_distribution<float> dist(0.0f, 1.0f);
+      for (float& v : x) v = dist(rng);
+      std::vector<float> ref(size_t(n_tokens * rows));
+      MatmulScratch scratch;
+      matmul(w, x.data(), n_tokens, ref.data(), scratch);
+      for (int32_t threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::vector<float> y(ref.size());
+        matmul(w, x.data(), n_tokens, y.data(), scratch, &pool);
+        ASSERT_EQ(0, std::memcmp(y.data(), ref.data(), y.size() * sizeof(float)))
+            << w.traits->name << " tokens " << n_tokens << " threads " << threads;
+      }
+    }
+  }
+}
+
+TEST(ThreadedSession, LogitsBitIdenticalFor1To3Threads) {
+  test::TempDir dir;
+  RandomModelSpec spec;
+  spec.n_layer = 2;
+  spec.n_embd = 128;
+  spec.n_head = 4;
+  spec.n_head_kv = 2;
+  spec.n_ff = 256;
+  spec.weight_type = "Q8_0";
+  const std::string path = dir.path("threads.gguf");
+  ASSERT_TRUE(write_random_model(spec, path).ok());
+  auto model = Model::load_file(path);
+  ASSERT_TRUE(model.ok()) << model.message();
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 40; ++i) prompt.push_back(3 + (i * 29) % 300);
+
+  std::vector<std::vector<float>> runs;
+  for (int32_t threads : {1, 2, 3}) {
+    SessionParams sp;
+    sp.threads = threads;
+    auto s = Session::create(model.value(), sp);
+    ASSERT_TRUE(s.ok()) << s.message();
+    ASSERT_TRUE(s.value()->eval(prompt, true).ok());  // prefill, every position's logits
+    std::vector<float> all;
+    for (int32_t i = 0; i < int32_t(prompt.size()); ++i) {
+      auto l = s.value()->logits(i);
+      all.insert(all.end(), l.begin(), l.end());
+    }
+    for (int step = 0; step < 5; ++step) {  // decode
+      const int32_t id = 3 + step;
+      ASSERT_TRUE(s.value()->eval(std::span<const int32_t>(&id, 1)).ok());
+      auto l = s.value()->logits();
+      all.insert(all.end(), l.begin(), l.end());
+    }
+    runs.push_back(std::move(all));
+  }
+  for (size_t i = 1; i < runs.size(); ++i) {
+    ASSERT_EQ(runs[i].size(), runs[0].size());
+    EXPECT_EQ(0, std::memcmp(runs[i].data(), runs[0].data(), runs[0].size() * sizeof(float))) << i + 1 << " threads";
+  }
+}
+
+TEST(ThreadedSession, RejectsZeroThreads) {
+  test::TempDir dir;
+  const std::string path = dir.path("tiny.gguf");
+  ASSERT_TRUE(write_random_model(RandomModelSpec{}, path).ok());
+  auto model = Model::load_file(path);
+  ASSERT_TRUE(model.ok());
+  SessionParams sp;
+  sp.threads = 0;
+  EXPECT_FALSE(Session::create(model.value(), sp).ok());
+}
+
+}  // namespace
+}  // namespace kvlite
