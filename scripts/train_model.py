@@ -226,12 +226,21 @@ def make_config(args, sp):
     }
 
 
-def lr_at(step, total, peak, warmup):
-    # Linear warm-up, then cosine decay to a tenth of the peak.
+def lr_at(step, progress, peak, warmup):
+    # Linear warm-up over the first steps, then cosine decay to a tenth of the
+    # peak as progress (the share of the run done) goes from 0 to 1.
     if step < warmup:
         return peak * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def run_progress(step, seconds, args):
+    """The share of the run done: by steps, or by time when --minutes is set and
+    that is further along. A time budget makes the run end on time on a shared
+    machine whose speed nobody can predict; the steps it reached are recorded."""
+    by_steps = step / args.steps
+    by_time = seconds / (args.minutes * 60) if args.minutes > 0 else 0.0
+    return max(by_steps, by_time)
 
 
 def sample_batch(stream, rng, batch, ctx, bos):
@@ -306,36 +315,39 @@ def train(args):
 
     model.train()
     window_loss, window_start = [], time.time()
-    while step < args.steps:
+    while run_progress(step, seconds, args) < 1:
+        t0 = time.time()
         rng = np.random.default_rng([args.seed, step])
         x, y = sample_batch(stream, rng, args.batch, args.ctx, sp.bos_id())
-        lr = lr_at(step, args.steps, args.lr, args.warmup)
+        lr = lr_at(step, run_progress(step, seconds, args), args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
-        t0 = time.time()
         logits = model(torch.from_numpy(x))
         loss = torch.nn.functional.cross_entropy(logits.view(-1, cfg["vocab"]), torch.from_numpy(y).reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        seconds += time.time() - t0
         step += 1
         tokens_seen += x.size
         window_loss.append(loss.item())
-        if step % args.log_every == 0 or step == args.steps:
+        last = run_progress(step, seconds + time.time() - t0, args) >= 1
+        if step % args.log_every == 0 or last:
             elapsed = time.time() - window_start
             entry = {"step": step, "lr": lr, "train_loss": float(np.mean(window_loss)),
                      "tokens_per_s": len(window_loss) * x.size / elapsed}
-            if step % args.eval_every == 0 or step == args.steps:
+            if step % args.eval_every == 0 or last:
                 model.eval()
                 entry["heldout_loss"], _ = perplexity_chunks(model, heldout, args.ctx, sp.bos_id(), args.eval_chunks)
                 model.train()
             log.append(entry)
             print(json.dumps(entry), flush=True)
             window_loss, window_start = [], time.time()
-        if step % args.save_every == 0 or step == args.steps:
-            save(final=step == args.steps)
+        if step % args.save_every == 0 or last:
+            save(final=last)
+        seconds += time.time() - t0  # wall time of the whole step, evaluation and saving included
+    if not checkpoint_paths(args.work)[-1].endswith(f"ckpt-{step:06d}.pt"):
+        save(final=True)  # the time ran out during a step's evaluation or saving
 
 
 # ---- Export -----------------------------------------------------------------
@@ -437,6 +449,7 @@ def export(args):
         "seed": settings["seed"],
         "steps": state["step"],
         "steps_planned": settings["steps"],
+        "minutes_budget": float(settings.get("minutes", 0)),
         "batch_size": settings["batch"],
         "sequence_length": settings["ctx"],
         "learning_rate": float(settings["lr"]),
@@ -495,7 +508,8 @@ def main():
     p.add_argument("--ffn", type=int, default=384)
     p.add_argument("--ctx", type=int, default=512)
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=1000, help="the most steps; the schedule's length without --minutes")
+    p.add_argument("--minutes", type=float, default=0, help="time budget: the schedule ends when it is spent")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--weight-decay", type=float, default=0.1)
