@@ -27,7 +27,7 @@ void print_usage() {
   std::fprintf(stderr,
                "usage:\n"
                "  kvlite generate   -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
-               "                    [--repeat-penalty R] [--seed S] [-c CTX]\n"
+               "                    [--repeat-penalty R] [--seed S] [-c CTX] [-t THREADS]\n"
                "  kvlite perplexity -m MODEL -f TEXTFILE [-c CTX]\n"
                "  kvlite tokenize   -m MODEL -p TEXT\n"
                "  kvlite info       -m MODEL\n");
@@ -48,12 +48,14 @@ int cmd_generate(Args& args) {
   sp.seed = uint64_t(args.integer("--seed", int64_t(sp.seed)));
   const int64_t n = args.integer("--n-predict", 64);
   const int64_t ctx = args.integer("--ctx-size", 0);
+  const int64_t threads = args.integer("--threads", 1);
   if (args.error()) return fail(*args.error());
   if (!args.has("--prompt")) return fail("missing -p PROMPT");
   auto model = load_model(args);
   if (!model) return fail(model.message());
   SessionParams params;
   params.n_ctx = int32_t(ctx);
+  params.threads = int32_t(threads);
   auto session = Session::create(model.value(), params);
   if (!session) return fail(session.message());
   auto stats = session.value()->generate(args.get("--prompt"), int32_t(n), sp, [](std::string_view piece, int32_t) {
@@ -136,7 +138,7 @@ std::vector<Command> commands() {
   return {
       {"generate", cmd_generate,
        {kModel, {"--prompt", "-p"}, {"--n-predict", "-n"}, {"--temp", ""}, {"--top-k", ""}, {"--top-p", ""},
-        {"--min-p", ""}, {"--repeat-penalty", ""}, {"--seed", ""}, {"--ctx-size", "-c"}}},
+        {"--min-p", ""}, {"--repeat-penalty", ""}, {"--seed", ""}, {"--ctx-size", "-c"}, {"--threads", "-t"}}},
       {"perplexity", cmd_perplexity, {kModel, {"--file", "-f"}, {"--ctx-size", "-c"}}},
       {"tokenize", cmd_tokenize, {kModel, {"--prompt", "-p"}}},
       {"info", cmd_info, {kModel}},
