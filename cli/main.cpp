@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "logprobs.h"
 #include "kvlite/kvlite.h"
 
 namespace kvlite::cli {
@@ -27,8 +28,11 @@ void print_usage() {
   std::fprintf(stderr,
                "usage:\n"
                "  kvlite generate   -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
-               "                    [--repeat-penalty R] [--seed S] [-c CTX] [-t THREADS]\n"
-               "  kvlite perplexity -m MODEL -f TEXTFILE [-c CTX]\n"
+               "                    [--repeat-penalty R] [--seed S] [-c CTX] [-t THREADS] [KV flags]\n"
+               "  kvlite perplexity -m MODEL -f TEXTFILE [-c CTX] [KV flags]\n"
+               "  KV flags: --kv-k TYPE --kv-v TYPE (f32 f16 q8 q4 q3 q2 q4_0 q4t q4c q4h) --kv-window W\n"
+               "            --kv-sinks S --evict h2o --kv-budget TOKENS --pyramid | --pyramid-entropy\n"
+               "            --kv-sliding --kv-stats\n"
                "  kvlite tokenize   -m MODEL -p TEXT\n"
                "  kvlite info       -m MODEL\n");
 }
@@ -36,6 +40,59 @@ void print_usage() {
 Result<std::shared_ptr<Model>> load_model(const Args& args) {
   if (!args.has("--model")) return Status::Error("missing -m MODEL");
   return Model::load_file(args.get("--model"));
+}
+
+// The KV flags shared by generate and perplexity.
+const std::vector<FlagSpec> kKvFlags = {
+    {"--kv-k", ""},      {"--kv-v", ""},          {"--kv-window", ""}, {"--kv-sinks", ""},
+    {"--evict", ""},     {"--kv-budget", ""},     {"--pyramid", "", false}, {"--pyramid-entropy", "", false},
+    {"--kv-sliding", "", false}, {"--kv-stats", "", false},
+};
+
+std::vector<FlagSpec> with_kv_flags(std::vector<FlagSpec> flags) {
+  flags.insert(flags.end(), kKvFlags.begin(), kKvFlags.end());
+  return flags;
+}
+
+Result<KvConfig> kv_config(Args& args) {
+  KvConfig kv;
+  for (const auto& [flag, type] : {std::pair{"--kv-k", &kv.k_type}, std::pair{"--kv-v", &kv.v_type}}) {
+    if (args.has(flag) && !parse_kv_type(args.get(flag), type)) {
+      return Status::Error(std::string("unknown KV type '") + args.get(flag) + "' for " + flag +
+                           " (f32 f16 q8 q4 q3 q2 q4_0 q4t q4c q4h)");
+    }
+  }
+  kv.window = int32_t(args.integer("--kv-window", kv.window));
+  kv.sinks = int32_t(args.integer("--kv-sinks", kv.sinks));
+  kv.budget = int32_t(args.integer("--kv-budget", 0));
+  if (args.has("--evict")) {
+    if (args.get("--evict") != "h2o") return Status::Error("unknown eviction policy '" + args.get("--evict") + "' (h2o)");
+    kv.eviction = KvEviction::H2O;
+  }
+  if (args.has("--pyramid")) kv.pyramid = KvPyramid::Fixed;
+  if (args.has("--pyramid-entropy")) kv.pyramid = KvPyramid::Entropy;
+  kv.sliding = args.has("--kv-sliding");
+  kv.attention_stats = args.has("--kv-stats");
+  if (args.error()) return Status::Error(*args.error());
+  return kv;
+}
+
+void print_kv_stats(const KvStats& st) {
+  std::fprintf(stderr, "kv cache: K %s, V %s, window %d, sinks %d, %lld tokens seen\n", st.k_type.c_str(),
+               st.v_type.c_str(), st.window, st.sinks, static_cast<long long>(st.tokens_seen));
+  std::fprintf(stderr, "%5s %7s %7s %7s %8s %12s %12s %12s %12s %8s %8s\n", "layer", "tokens", "compr", "budget",
+               "evicted", "bytes", "used", "fp32", "fp16", "H(bits)", "recent");
+  for (size_t l = 0; l < st.layers.size(); ++l) {
+    const KvLayerStats& s = st.layers[l];
+    std::fprintf(stderr, "%5zu %7d %7d %7d %8lld %12llu %12llu %12llu %12llu %8.3f %8.3f\n", l, s.tokens,
+                 s.compressed_tokens, s.budget, static_cast<long long>(s.evicted),
+                 static_cast<unsigned long long>(s.bytes), static_cast<unsigned long long>(s.used_bytes),
+                 static_cast<unsigned long long>(s.f32_bytes), static_cast<unsigned long long>(s.f16_bytes),
+                 s.entropy_bits, s.recent_share);
+  }
+  std::fprintf(stderr, "total: %llu bytes allocated, %llu used; FP32 would hold %llu, FP16 %llu\n",
+               static_cast<unsigned long long>(st.bytes), static_cast<unsigned long long>(st.used_bytes),
+               static_cast<unsigned long long>(st.f32_bytes), static_cast<unsigned long long>(st.f16_bytes));
 }
 
 int cmd_generate(Args& args) {
@@ -53,9 +110,12 @@ int cmd_generate(Args& args) {
   if (!args.has("--prompt")) return fail("missing -p PROMPT");
   auto model = load_model(args);
   if (!model) return fail(model.message());
+  auto kv = kv_config(args);
+  if (!kv) return fail(kv.message());
   SessionParams params;
   params.n_ctx = int32_t(ctx);
   params.threads = int32_t(threads);
+  params.kv = kv.value();
   auto session = Session::create(model.value(), params);
   if (!session) return fail(session.message());
   auto stats = session.value()->generate(args.get("--prompt"), int32_t(n), sp, [](std::string_view piece, int32_t) {
@@ -70,6 +130,7 @@ int cmd_generate(Args& args) {
                s.prompt_tokens_per_second());
   std::fprintf(stderr, "generate: %d tokens in %.3f s (%.1f tokens/s)%s\n", s.generated_tokens, s.generate_seconds,
                s.generate_tokens_per_second(), s.stopped_at_eos ? ", stopped at end of text" : "");
+  if (args.has("--kv-stats")) print_kv_stats(session.value()->kv_stats());
   return 0;
 }
 
@@ -81,18 +142,31 @@ int cmd_perplexity(Args& args) {
   if (!in) return fail("cannot open text file '" + args.get("--file") + "'");
   std::stringstream text;
   text << in.rdbuf();
+  auto kv = kv_config(args);
+  if (!kv) return fail(kv.message());
   auto model = load_model(args);
   if (!model) return fail(model.message());
+  LogprobFile logprobs;
+  if (auto err = logprobs.open(args)) return fail(*err);
   // Progress on a terminal only: logs should not fill with carriage returns.
   const bool tty = isatty(fileno(stderr));
-  auto result = perplexity(model.value(), text.str(), int32_t(ctx), [tty](int32_t done, int32_t total) {
-    if (tty) std::fprintf(stderr, "\rchunk %d/%d", done, total);
-    return true;
-  });
+  KvStats stats;
+  auto result = perplexity(
+      model.value(), text.str(), int32_t(ctx), kv.value(),
+      [tty](int32_t done, int32_t total) {
+        if (tty) std::fprintf(stderr, "\rchunk %d/%d", done, total);
+        return true;
+      },
+      logprobs.active() ? std::function<void(std::span<const float>, int32_t)>(
+                              [&](std::span<const float> lg, int32_t next) { logprobs.add(lg, next); })
+                        : nullptr,
+      &stats);
   if (tty) std::fprintf(stderr, "\n");
   if (!result) return fail(result.message());
   const PerplexityResult& r = result.value();
   std::fprintf(stderr, "%d chunks of %d tokens, %d scored, %.2f s\n", r.n_chunks, int(ctx), r.n_scored, r.seconds);
+  if (args.has("--kv-stats")) print_kv_stats(stats);
+  if (auto err = logprobs.finish()) return fail(*err);
   std::printf("PPL = %.4f +/- %.4f\n", r.ppl, r.ppl_err);
   return 0;
 }
@@ -137,9 +211,11 @@ struct Command {
 std::vector<Command> commands() {
   return {
       {"generate", cmd_generate,
-       {kModel, {"--prompt", "-p"}, {"--n-predict", "-n"}, {"--temp", ""}, {"--top-k", ""}, {"--top-p", ""},
-        {"--min-p", ""}, {"--repeat-penalty", ""}, {"--seed", ""}, {"--ctx-size", "-c"}, {"--threads", "-t"}}},
-      {"perplexity", cmd_perplexity, {kModel, {"--file", "-f"}, {"--ctx-size", "-c"}}},
+       with_kv_flags({kModel, {"--prompt", "-p"}, {"--n-predict", "-n"}, {"--temp", ""}, {"--top-k", ""},
+                      {"--top-p", ""}, {"--min-p", ""}, {"--repeat-penalty", ""}, {"--seed", ""},
+                      {"--ctx-size", "-c"}, {"--threads", "-t"}})},
+      {"perplexity", cmd_perplexity,
+       with_kv_flags({kModel, {"--file", "-f"}, {"--ctx-size", "-c"}, {"--dump-logprobs", ""}, {"--kl-base", ""}})},
       {"tokenize", cmd_tokenize, {kModel, {"--prompt", "-p"}}},
       {"info", cmd_info, {kModel}},
   };

@@ -1,50 +1,167 @@
+// Storing tokens: sinks and window at FP32, the hand-over into compressed
+// slots, H2O eviction and per-layer budgets.
 #include "kv/kv_cache.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
-#include "kernels/ops.h"
+#include "kv/kv_budget.h"
 
 namespace kvlite {
 
-KvCache::KvCache(const KvShape& shape) : shape_(shape) {
-  const size_t n = size_t(shape.n_layer) * size_t(shape.n_ctx) * size_t(shape.kv_dim());
-  k_.assign(n, 0.0f);
-  v_.assign(n, 0.0f);
+namespace {
+
+bool is_plain(const KvConfig& c) {
+  return c.k_type == KvType::F32 && c.v_type == KvType::F32 && c.eviction == KvEviction::None && !c.sliding;
 }
 
-const float* KvCache::key(int32_t layer, int32_t pos) const {
-  return k_.data() + (size_t(layer) * size_t(shape_.n_ctx) + size_t(pos)) * size_t(shape_.kv_dim());
+KvTransform usable(KvTransform t, int32_t head_dim) {
+  return t == KvTransform::Hadamard && !is_power_of_two(head_dim) ? KvTransform::None : t;
 }
 
-const float* KvCache::value(int32_t layer, int32_t pos) const {
-  return v_.data() + (size_t(layer) * size_t(shape_.n_ctx) + size_t(pos)) * size_t(shape_.kv_dim());
+}  // namespace
+
+Status KvCache::validate(const KvShape& shape, const KvConfig& c) {
+  if (shape.head_dim > kKvMaxHeadDim) {
+    return Status::Error("head dimension " + std::to_string(shape.head_dim) + " exceeds the KV cache's limit of " +
+                         std::to_string(kKvMaxHeadDim));
+  }
+  for (KvType t : {c.k_type, c.v_type}) {
+    if (t == KvType::Q4_0 && shape.head_dim % 32 != 0) {
+      return Status::Error("KV type q4_0 needs a head dimension divisible by 32 (as in llama.cpp); this model's is " +
+                           std::to_string(shape.head_dim));
+    }
+  }
+  if (c.window < 0 || c.sinks < 0) return Status::Error("KV window and sinks must not be negative");
+  if (c.eviction == KvEviction::H2O && c.budget <= 0) return Status::Error("H2O eviction needs a token budget > 0");
+  if (c.eviction == KvEviction::None && c.budget != 0) return Status::Error("a KV budget needs an eviction policy (h2o)");
+  if (c.pyramid != KvPyramid::None && c.eviction != KvEviction::H2O) {
+    return Status::Error("PyramidKV budgets need H2O eviction and a budget");
+  }
+  if (c.sliding && c.eviction != KvEviction::None) return Status::Error("sliding window and eviction exclude each other");
+  if (c.sliding && c.window + c.sinks == 0) return Status::Error("a sliding window needs a window or sinks");
+  return Status::Ok();
+}
+
+KvCache::KvCache(const KvShape& shape, const KvConfig& config)
+    : shape_(shape),
+      config_(config),
+      kf_(&kv_format(config.k_type)),
+      vf_(&kv_format(config.v_type)),
+      kt_(usable(kf_->transform, shape.head_dim)),
+      vt_(usable(vf_->transform, shape.head_dim)),
+      k_bytes_(kf_->vector_bytes(shape.head_dim)),
+      v_bytes_(vf_->vector_bytes(shape.head_dim)),
+      plain_(is_plain(config)),
+      evict_(config.eviction == KvEviction::H2O) {
+  // The plain cache is one window over the whole context: no hand-over ever.
+  sinks_ = plain_ ? 0 : config.sinks;
+  window_ = plain_ ? shape.n_ctx : config.window;
+  if (config_.pyramid == KvPyramid::Entropy) config_.attention_stats = true;
+  const int32_t reserved = fp_slots();
+  std::vector<int32_t> budgets(size_t(shape.n_layer), 0);
+  if (evict_) budgets = layer_budgets(shape.n_layer, config.budget, reserved, config.pyramid, nullptr);
+  layers_.resize(size_t(shape.n_layer));
+  max_tokens_ = reserved;
+  for (int32_t l = 0; l < shape.n_layer; ++l) {
+    Layer& L = layers_[size_t(l)];
+    L.k.assign(size_t(reserved) * size_t(shape.kv_dim()), 0.0f);
+    L.v.assign(L.k.size(), 0.0f);
+    if (evict_) L.score.assign(size_t(reserved) * size_t(shape.n_head_kv), 0.0f);
+    L.heads.resize(size_t(shape.n_head_kv));
+    L.budget = budgets[size_t(l)];
+    resize_slots(L, slot_capacity(L));
+  }
+  if (evict_) max_tokens_ = std::max(reserved, max_budget(config.budget, reserved, config.pyramid));
+  else if (!config.sliding && !plain_) max_tokens_ = std::max(reserved, shape.n_ctx);
+}
+
+// Compressed slots per head: what the budget leaves after sinks and window;
+// without eviction, the rest of the context; none in sliding mode.
+int32_t KvCache::slot_capacity(const Layer& layer) const {
+  if (plain_ || config_.sliding) return 0;
+  const int32_t limit = evict_ ? layer.budget : shape_.n_ctx;
+  return std::max(0, limit - fp_slots());
+}
+
+void KvCache::resize_slots(Layer& layer, int32_t capacity) {
+  for (Head& h : layer.heads) {
+    h.k.resize(size_t(capacity) * k_bytes_);
+    h.v.resize(size_t(capacity) * v_bytes_);
+    if (evict_) {
+      h.pos.resize(size_t(capacity));
+      h.score.resize(size_t(capacity));
+    }
+    h.k.shrink_to_fit(), h.v.shrink_to_fit(), h.pos.shrink_to_fit(), h.score.shrink_to_fit();
+  }
+}
+
+int32_t KvCache::fp_slot_of(int32_t pos) const { return pos < sinks_ ? pos : sinks_ + (pos - sinks_) % window_; }
+
+// The position now in an FP32 slot, or -1 when the slot is empty.
+int32_t KvCache::pos_in_fp_slot(int32_t slot, int64_t seen) const {
+  if (slot < sinks_) return slot < seen ? slot : -1;
+  const int64_t r = slot - sinks_, newest = seen - 1 - sinks_ - r;
+  if (newest < 0) return -1;
+  return int32_t(sinks_ + r + int64_t(window_) * (newest / window_));
 }
 
 void KvCache::store(int32_t layer, int32_t pos, const float* k, const float* v) {
-  const size_t off = (size_t(layer) * size_t(shape_.n_ctx) + size_t(pos)) * size_t(shape_.kv_dim());
-  for (int32_t i = 0; i < shape_.kv_dim(); ++i) {
-    k_[off + size_t(i)] = k[i];
-    v_[off + size_t(i)] = v[i];
+  Layer& L = layers_[size_t(layer)];
+  const int32_t kvd = shape_.kv_dim(), nkv = shape_.n_head_kv;
+  L.seen = int64_t(pos) + 1;
+  if (pos < fp_slots()) {
+    std::copy(k, k + kvd, L.k.begin() + ptrdiff_t(pos) * kvd);
+    std::copy(v, v + kvd, L.v.begin() + ptrdiff_t(pos) * kvd);
+    if (evict_) std::fill_n(L.score.begin() + ptrdiff_t(pos) * nkv, nkv, 0.0f);
+    return;
   }
+  if (window_ == 0) {  // no window: the newcomer goes straight to its slots
+    const float zero[kKvMaxHeadDim] = {};
+    hand_over(L, k, v, pos, evict_ ? zero : nullptr);
+    return;
+  }
+  // The window is full: its oldest token leaves for the compressed slots
+  // and the newcomer takes its FP32 slot.
+  const int32_t slot = fp_slot_of(pos);
+  float* sk = L.k.data() + ptrdiff_t(slot) * kvd;
+  float* sv = L.v.data() + ptrdiff_t(slot) * kvd;
+  float* score = evict_ ? L.score.data() + ptrdiff_t(slot) * nkv : nullptr;
+  hand_over(L, sk, sv, pos - window_, score);
+  std::copy(k, k + kvd, sk);
+  std::copy(v, v + kvd, sv);
+  if (score) std::fill_n(score, nkv, 0.0f);
 }
 
-void KvCache::attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores) const {
-  const int32_t d = shape_.head_dim;
-  const int32_t group = n_head / shape_.n_head_kv;
-  const float scale = 1.0f / std::sqrt(float(d));
-  for (int32_t h = 0; h < n_head; ++h) {
-    const int32_t kvh = h / group;
-    const float* qh = q + int64_t(h) * d;
-    for (int32_t p = 0; p < n_pos; ++p) scores[p] = dot_f32(qh, key(layer, p) + int64_t(kvh) * d, d) * scale;
-    softmax(scores, n_pos);
-    float* oh = out + int64_t(h) * d;
-    for (int32_t i = 0; i < d; ++i) oh[i] = 0.0f;
-    for (int32_t p = 0; p < n_pos; ++p) axpy(oh, scores[p], value(layer, p) + int64_t(kvh) * d, d);
+// Quantizes one token (all KV heads) into the compressed slots. `score` is
+// its accumulated attention per KV head (eviction only).
+void KvCache::hand_over(Layer& L, const float* k, const float* v, int32_t pos, const float* score) {
+  if (!L.calibrated) calibrate_channels(L, k, v);
+  if (evict_ && config_.pyramid == KvPyramid::Entropy && !budgets_rebalanced_ &&
+      L.heads[0].used == slot_capacity(L)) {
+    rebalance_budgets();
+  }
+  const int32_t cap = slot_capacity(L), d = shape_.head_dim;
+  for (int32_t g = 0; g < shape_.n_head_kv; ++g) {
+    Head& H = L.heads[size_t(g)];
+    int32_t slot = H.used;
+    if (H.used < cap) {
+      ++H.used;
+    } else if (evict_ && cap > 0) {
+      slot = int32_t(std::min_element(H.score.begin(), H.score.begin() + cap) - H.score.begin());
+      ++L.evicted;
+      if (score[g] <= H.score[size_t(slot)]) continue;  // the newcomer is the lightest
+    } else {
+      ++L.evicted;  // sliding window (or a budget with no room beyond sinks and window)
+      continue;
+    }
+    store_in_slot(L, g, slot, k + int64_t(g) * d, v + int64_t(g) * d);
+    if (evict_) {
+      H.pos[size_t(slot)] = pos;
+      H.score[size_t(slot)] = score[g];
+    }
   }
 }
-
-void KvCache::clear() {}  // positions are overwritten before they are read again
-
-uint64_t KvCache::bytes() const { return uint64_t(k_.size() + v_.size()) * sizeof(float); }
 
 }  // namespace kvlite

@@ -1,10 +1,24 @@
-// The KV cache: keys (already rotated) and values of every past position, per
-// layer, and attention over them. Attention lives here because the cache's
-// storage format decides how keys and values are read.
+// The KV cache: keys (already rotated by RoPE) and values of past positions,
+// per layer, and attention over them. Attention lives here because the
+// storage decides how keys and values are read.
+//
+// Each layer holds, per token position:
+//   sinks   the first S tokens, FP32, never evicted;
+//   window  a ring of the newest W tokens, FP32; when a token leaves it, it is
+//           quantized once into its KV head's compressed slots and its FP32
+//           slot takes the newcomer (no second copy);
+//   slots   per KV head, the older tokens in the K and V formats; with H2O a
+//           full head replaces its lowest-scoring token, in sliding mode the
+//           token is dropped.
+// With FP32 keys and values and no eviction the window spans the whole
+// context, so the cache is the plain FP32 one and tokens can be batched.
 #pragma once
 
 #include <cstdint>
 #include <vector>
+
+#include "kv/kv_format.h"
+#include "kvlite/kvlite.h"
 
 namespace kvlite {
 
@@ -15,27 +29,86 @@ struct KvShape {
 
 class KvCache {
  public:
-  explicit KvCache(const KvShape& shape);
+  // Checks the configuration against the model's shape (q4_0 needs head_dim
+  // % 32 == 0, budgets need H2O, ...); errors say which setting is wrong.
+  static Status validate(const KvShape& shape, const KvConfig& config);
+  // `shape.n_ctx` is the session's context; the config must have passed validate().
+  KvCache(const KvShape& shape, const KvConfig& config);
 
-  // Stores one position's keys and values (kv_dim floats each) for a layer.
+  // Stores the next position's keys and values (kv_dim floats each) for a
+  // layer; positions arrive in order from 0 after clear().
   void store(int32_t layer, int32_t pos, const float* k, const float* v);
-  // Multi-head attention of one query (n_head * head_dim floats) over
-  // positions [0, n_pos): out gets n_head * head_dim floats. Query heads are
-  // grouped onto KV heads (n_head / n_head_kv per group). `scores` is scratch
-  // of at least n_pos floats.
-  void attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores) const;
+  // Multi-head attention of one query (n_head * head_dim floats) over the
+  // held positions below n_pos: out gets n_head * head_dim floats. Query heads
+  // are grouped onto KV heads (n_head / n_head_kv per group). `scores` is
+  // scratch of at least n_head * max_tokens() floats. Not const: H2O scores
+  // and attention statistics accumulate here.
+  void attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores);
 
   void clear();
+  // The most tokens one layer can hold: the attention scratch's size per head.
+  int32_t max_tokens() const { return max_tokens_; }
+  // True when tokens may be stored in batches before attending (plain FP32
+  // cache): otherwise the forward pass must go one token at a time.
+  bool batchable() const { return plain_; }
+  // True when the cache never fills (sliding window or eviction), so
+  // positions may go past the context length.
+  bool bounded() const { return !plain_ && (config_.sliding || config_.eviction != KvEviction::None); }
   const KvShape& shape() const { return shape_; }
-  // Bytes held by keys and values.
   uint64_t bytes() const;
+  KvStats stats() const;
 
  private:
-  const float* key(int32_t layer, int32_t pos) const;
-  const float* value(int32_t layer, int32_t pos) const;
+  // The compressed tokens of one KV head.
+  struct Head {
+    std::vector<uint8_t> k, v;  // [slot][vector bytes of the format]
+    std::vector<int32_t> pos;   // with eviction: each slot's position (else implicit: sinks + slot)
+    std::vector<float> score;   // with eviction: each slot's accumulated attention
+    int32_t used = 0;
+  };
+  struct Layer {
+    std::vector<float> k, v;    // FP32 sinks then the window ring, [slot][kv_dim]
+    std::vector<float> score;   // with eviction: [slot][n_head_kv] accumulated attention
+    std::vector<Head> heads;
+    std::vector<float> k_channel, v_channel;  // ChannelScale: [n_head_kv][head_dim] divisors
+    bool calibrated = false;
+    int32_t budget = 0;         // tokens per head (0: no limit)
+    int64_t seen = 0;           // tokens stored so far
+    int64_t evicted = 0;        // head-tokens dropped
+    double entropy_sum = 0, recent_sum = 0;
+    int64_t stat_count = 0;     // (query, head) pairs measured
+  };
+
+  int32_t fp_slots() const { return sinks_ + window_; }
+  int32_t fp_slot_of(int32_t pos) const;
+  int32_t pos_in_fp_slot(int32_t slot, int64_t seen) const;
+  int32_t slot_capacity(const Layer& layer) const;
+  void hand_over(Layer& layer, const float* k, const float* v, int32_t pos, const float* score);
+  void store_in_slot(Layer& layer, int32_t head, int32_t slot, const float* k, const float* v);
+  void calibrate_channels(Layer& layer, const float* k, const float* v);
+  void resize_slots(Layer& layer, int32_t capacity);
+  void rebalance_budgets();
+  void attend_head(Layer& layer, int32_t kv_head, const float* q, int32_t group, int32_t n_pos, float* out,
+                   float* scores);
+  void record_stats(Layer& layer, const Head& head, const float* scores, int32_t group, int32_t n_pos);
+  uint64_t layer_bytes(const Layer& layer) const;
+  KvLayerStats layer_stats(const Layer& layer) const;
 
   KvShape shape_;
-  std::vector<float> k_, v_;  // [layer][pos][kv_dim]
+  KvConfig config_;
+  const KvFormatTraits* kf_;
+  const KvFormatTraits* vf_;
+  KvTransform kt_, vt_;  // the formats' transforms, None where they do not apply
+  size_t k_bytes_, v_bytes_;  // bytes of one head vector in the K / V format
+  bool plain_;
+  bool evict_;
+  int32_t sinks_, window_, max_tokens_;
+  bool budgets_rebalanced_ = false;
+  std::vector<Layer> layers_;
+  // attend's scratch: the valid FP32 slots and their positions, queries in
+  // the compressed keys' domain, weighted sums of compressed values.
+  std::vector<int32_t> fp_list_, fp_pos_;
+  std::vector<float> qc_, acc_;
 };
 
 }  // namespace kvlite

@@ -22,7 +22,7 @@ struct ForwardScratch {
   std::vector<float> k, v;    // new keys / values      [n][kv_dim]
   std::vector<float> att;     // attention output       [n][q_dim]
   std::vector<float> hb, hb2; // FFN gate / up          [n][n_ff]
-  std::vector<float> scores;  // attention weights      [n_ctx]
+  std::vector<float> scores;  // attention weights      [n_head][n_ctx]
   MatmulScratch mm;
   std::unique_ptr<ThreadPool> pool;  // null: single-threaded
   void set_threads(int32_t n_threads);

@@ -16,7 +16,7 @@ void ForwardScratch::reserve(const Hparams& hp, int32_t n, int32_t n_ctx) {
   att.resize(t * size_t(hp.q_dim()));
   hb.resize(t * size_t(hp.n_ff));
   hb2.resize(t * size_t(hp.n_ff));
-  scores.resize(size_t(n_ctx));
+  scores.resize(size_t(n_ctx) * size_t(hp.n_head));
 }
 
 void ForwardScratch::set_threads(int32_t n_threads) {
@@ -30,7 +30,7 @@ void forward_llama(const Model::Impl& model, KvCache& kv, std::span<const int32_
   const ModelWeights& w = model.weights;
   const int32_t n = int32_t(tokens.size());
   const int64_t d = hp.n_embd, qd = hp.q_dim(), kvd = hp.kv_dim();
-  s.reserve(hp, n, kv.shape().n_ctx);
+  s.reserve(hp, n, kv.max_tokens());
   const RopeTable rope_table = make_rope_table(hp.head_dim, hp.rope_theta, hp.rope_style);
 
   for (int32_t t = 0; t < n; ++t) dequantize_row(w.token_embd, tokens[size_t(t)], &s.x[size_t(t * d)]);

@@ -23,6 +23,13 @@ double negative_log_likelihood(std::span<const float> logits, int32_t target) {
 
 Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::string_view text, int32_t n_ctx,
                                     const std::function<bool(int32_t, int32_t)>& on_chunk) {
+  return perplexity(std::move(model), text, n_ctx, KvConfig{}, on_chunk, {});
+}
+
+Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::string_view text, int32_t n_ctx,
+                                    const KvConfig& kv, const std::function<bool(int32_t, int32_t)>& on_chunk,
+                                    const std::function<void(std::span<const float>, int32_t)>& on_scored,
+                                    KvStats* stats_out) {
   if (!model) return Status::Error("no model loaded");
   if (n_ctx < 4) return Status::Error("perplexity context must be at least 4 tokens, got " + std::to_string(n_ctx));
   if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
@@ -34,6 +41,7 @@ Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::str
   }
   SessionParams sp;
   sp.n_ctx = n_ctx;
+  sp.kv = kv;
   auto session = Session::create(model, sp);
   if (!session) return session.status();
   Session& s = *session.value();
@@ -47,8 +55,10 @@ Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::str
     chunk.assign(tokens.begin() + ptrdiff_t(c) * n_ctx, tokens.begin() + ptrdiff_t(c + 1) * n_ctx);
     chunk[0] = model->bos();
     s.reset();
+    // Session::eval goes token by token through a compressed cache.
     KVLITE_TRY(s.eval(chunk, true));
     for (int32_t j = first; j < n_ctx - 1; ++j) {
+      if (on_scored) on_scored(s.logits(j), chunk[size_t(j) + 1]);
       const double v = negative_log_likelihood(s.logits(j), chunk[size_t(j) + 1]);
       nll += v;
       nll2 += v * v;
@@ -56,6 +66,7 @@ Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::str
     }
     if (on_chunk && !on_chunk(c + 1, n_chunks)) return Status::Error("perplexity cancelled");
   }
+  if (stats_out) *stats_out = s.kv_stats();
   PerplexityResult r;
   const double mean = nll / double(count);
   const double var = nll2 / double(count) - mean * mean;

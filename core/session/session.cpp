@@ -14,6 +14,11 @@ namespace {
 constexpr int32_t kMaxBatch = 64;     // tokens per forward call during prefill
 constexpr int32_t kDefaultCtxCap = 4096;
 
+KvShape kv_shape(const Model& model, int32_t n_ctx) {
+  const Hparams& hp = model.impl().hp;
+  return KvShape{hp.n_layer, n_ctx, hp.n_head_kv, hp.head_dim};
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -32,10 +37,8 @@ struct Session::Impl {
   // evaluated first by the next call so a conversation continues seamlessly.
   std::vector<int32_t> pending;
 
-  Impl(std::shared_ptr<const Model> m, int32_t ctx)
-      : model(std::move(m)),
-        n_ctx(ctx),
-        kv(KvShape{model->impl().hp.n_layer, ctx, model->impl().hp.n_head_kv, model->impl().hp.head_dim}) {}
+  Impl(std::shared_ptr<const Model> m, int32_t ctx, const KvConfig& kv_config)
+      : model(std::move(m)), n_ctx(ctx), kv(kv_shape(*model, ctx), kv_config) {}
 
   Status eval(std::span<const int32_t> tokens, bool all_logits);
 };
@@ -49,14 +52,17 @@ Status Session::Impl::eval(std::span<const int32_t> tokens, bool all_logits) {
                            std::to_string(m.hp.n_vocab - 1) + ")");
     }
   }
-  if (n_past + int64_t(tokens.size()) > n_ctx) {
+  if (!kv.bounded() && n_past + int64_t(tokens.size()) > n_ctx) {
     return Status::Error("context is full: " + std::to_string(n_past) + " + " + std::to_string(tokens.size()) +
                          " tokens exceed the context length " + std::to_string(n_ctx));
   }
   const size_t n_vocab = size_t(m.hp.n_vocab);
+  // A compressed or evicting cache changes as each token is stored, so it
+  // takes one token at a time: what a batch sees is what generation sees.
+  const size_t batch = kv.batchable() ? size_t(kMaxBatch) : 1;
   logits.clear();
-  for (size_t start = 0; start < tokens.size(); start += kMaxBatch) {
-    const size_t count = std::min(tokens.size() - start, size_t(kMaxBatch));
+  for (size_t start = 0; start < tokens.size(); start += batch) {
+    const size_t count = std::min(tokens.size() - start, batch);
     const bool last_batch = start + count == tokens.size();
     forward_llama(m, kv, tokens.subspan(start, count), n_past, all_logits, scratch, batch_logits);
     if (all_logits || last_batch) logits.insert(logits.end(), batch_logits.begin(), batch_logits.end());
@@ -74,8 +80,10 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   int32_t n_ctx = params.n_ctx;
   if (n_ctx < 0) return Status::Error("context length must be positive, got " + std::to_string(n_ctx));
   if (n_ctx == 0) n_ctx = std::min(model->info().n_ctx_train, kDefaultCtxCap);
+  const Status kv_ok = KvCache::validate(kv_shape(*model, n_ctx), params.kv);
+  if (!kv_ok.ok()) return kv_ok;
   if (params.threads < 1) return Status::Error("threads must be at least 1, got " + std::to_string(params.threads));
-  auto impl = std::make_unique<Impl>(std::move(model), n_ctx);
+  auto impl = std::make_unique<Impl>(std::move(model), n_ctx, params.kv);
   impl->scratch.set_threads(params.threads);
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
@@ -104,6 +112,7 @@ std::span<const float> Session::logits(int32_t i) const {
 int32_t Session::n_past() const { return impl_->n_past; }
 int32_t Session::n_ctx() const { return impl_->n_ctx; }
 const Model& Session::model() const { return *impl_->model; }
+KvStats Session::kv_stats() const { return impl_->kv.stats(); }
 
 void Session::reset() {
   impl_->n_past = 0;
@@ -151,7 +160,7 @@ Result<GenerateStats> Session::generate(std::string_view prompt, int32_t max_tok
       impl_->pending.push_back(id);
       break;
     }
-    if (impl_->n_past + 1 > impl_->n_ctx) {
+    if (!impl_->kv.bounded() && impl_->n_past + 1 > impl_->n_ctx) {
       stats.stopped_at_context = true;
       break;
     }

@@ -84,10 +84,75 @@ class Model {
   std::unique_ptr<Impl> impl_;
 };
 
+// ---- KV cache: formats, window, sinks, eviction, budgets, statistics ---------
+// Everything the KV cache can be asked to do, chosen at session creation.
+// The defaults keep every key and value in FP32 (bit-for-bit the plain cache);
+// any other choice evaluates tokens one at a time through the compressed cache.
+
+// Storage of keys or values outside the full-precision sinks and window.
+// q8/q4/q3/q2: blocks of min(32, head_dim) values along the head, one byte of
+// scale each; q4 is the best 4-bit option by measurement (docs/kv-quality.md),
+// q4t/q4c/q4h are the measured alternatives (per-token blocks, per-channel
+// scales, Walsh-Hadamard rotation); q4_0 is llama.cpp's KV layout (head_dim
+// must divide by 32), kept as a baseline.
+enum class KvType { F32, F16, Q8, Q4, Q3, Q2, Q4_0, Q4Token, Q4Channel, Q4Hadamard };
+std::string_view kv_type_name(KvType type);                // "q4"
+bool parse_kv_type(std::string_view name, KvType* type);  // false for unknown names
+
+enum class KvEviction { None, H2O };
+enum class KvPyramid { None, Fixed, Entropy };
+
+struct KvConfig {
+  KvType k_type = KvType::F32;
+  KvType v_type = KvType::F32;
+  // The newest `window` tokens keep FP32 keys and values; a token leaving the
+  // window is quantized once into the slot of its format (no second copy).
+  int32_t window = 128;
+  // The first `sinks` tokens stay FP32 and are never evicted.
+  int32_t sinks = 4;
+  // H2O: per KV head, each token's attention (summed over the query heads of
+  // its group) accumulates; a layer holding more than `budget` tokens drops
+  // its lowest-scoring ones, never sinks or window.
+  KvEviction eviction = KvEviction::None;
+  int32_t budget = 0;  // tokens held per layer (with a pyramid: the mean over layers)
+  // Per-layer budgets shrinking with depth (Fixed: linear, 1.67x..0.33x the
+  // mean on 5 layers), or proportional to each layer's attention entropy
+  // measured until the cache first fills (Entropy). Needs H2O and a budget.
+  KvPyramid pyramid = KvPyramid::None;
+  // Sinks + window only: older tokens are dropped, and generation goes on
+  // past the context length (positions keep increasing).
+  bool sliding = false;
+  // Collect per-layer attention entropy and recent share (costs a log per weight).
+  bool attention_stats = false;
+};
+
+struct KvLayerStats {
+  int32_t tokens = 0;            // tokens held (per KV head)
+  int32_t compressed_tokens = 0; // of which outside sinks and window
+  int32_t budget = 0;            // tokens this layer may hold (0: no limit)
+  int64_t evicted = 0;           // tokens dropped, summed over KV heads
+  uint64_t bytes = 0;            // bytes allocated for this layer, every scale and index included
+  uint64_t used_bytes = 0;       // of which held by the tokens present
+  uint64_t compressed_bytes = 0; // of which held by the compressed tokens (their FP32 size: compressed_f32_bytes)
+  uint64_t compressed_f32_bytes = 0;
+  uint64_t f32_bytes = 0, f16_bytes = 0;  // every token seen so far, stored plainly in FP32 / FP16
+  double entropy_bits = 0;       // mean attention entropy per query and head (attention_stats)
+  double recent_share = 0;       // mean share of attention on the newest 128 positions
+};
+
+struct KvStats {
+  std::string k_type, v_type;
+  int32_t window = 0, sinks = 0;
+  int64_t tokens_seen = 0;
+  std::vector<KvLayerStats> layers;
+  uint64_t bytes = 0, used_bytes = 0, f32_bytes = 0, f16_bytes = 0;  // sums over layers
+};
+
 // ---- Session: one conversation's state (KV cache, position, logits) ----------
 
 struct SessionParams {
   int32_t n_ctx = 0;  // context length; 0: the model's training context, capped at 4096
+  KvConfig kv;        // KV cache formats and policies (see above)
   int32_t threads = 1;  // compute threads (matrix rows split among them); results identical for any count
 };
 
@@ -123,6 +188,8 @@ class Session {
                                  const std::function<bool(std::string_view piece, int32_t id)>& on_piece);
 
   const Model& model() const;
+  // Memory and attention statistics of the KV cache, per layer.
+  KvStats kv_stats() const;
 
  private:
   struct Impl;
@@ -144,6 +211,15 @@ struct PerplexityResult {
 // on_chunk(done, total) may return false to cancel.
 Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::string_view text, int32_t n_ctx,
                                     const std::function<bool(int32_t done, int32_t total)>& on_chunk = {});
+// The same through a KV cache configured by `kv`; a compressed or evicting
+// cache runs token by token, as generation does. on_scored receives the
+// logits of every scored position and the token that follows it.
+// stats_out, when given, gets the cache's statistics at the end of the last chunk.
+Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::string_view text, int32_t n_ctx,
+                                    const KvConfig& kv,
+                                    const std::function<bool(int32_t done, int32_t total)>& on_chunk,
+                                    const std::function<void(std::span<const float> logits, int32_t next)>& on_scored,
+                                    KvStats* stats_out = nullptr);
 
 // ---- Random-weight models of any shape, for tests and benchmarks ---------------
 
@@ -163,5 +239,39 @@ struct RandomModelSpec {
 
 // Writes the model to path, streaming tensor by tensor (never whole in memory).
 Status write_random_model(const RandomModelSpec& spec, const std::string& path);
+
+// ---- Token-by-token generation, for front ends that yield between tokens -----
+// Session::generate runs its whole loop in one call; a browser worker must
+// return to its event loop between tokens to see a Stop message. A TokenStream
+// samples exactly as generate() does (same sampler, same order of draws), one
+// token per next(). Each emitted token is evaluated before next() returns, so
+// the session is complete whenever the caller stops asking.
+
+struct TokenStep {
+  std::string piece;  // whole UTF-8 text (may be empty while a character is incomplete)
+  int32_t id = -1;    // the token; -1 for the final flush of held-back bytes
+  bool done = false;  // nothing more: end-of-generation token, full context, or max_tokens reached
+};
+
+class TokenStream {
+ public:
+  // Tokenizes the prompt (BOS only at the start of a conversation) and
+  // evaluates it. The session must outlive the stream.
+  static Result<std::unique_ptr<TokenStream>> start(Session& session, std::string_view prompt, int32_t max_tokens,
+                                                    const SamplerParams& sampling);
+  ~TokenStream();
+  TokenStream(const TokenStream&) = delete;
+  TokenStream& operator=(const TokenStream&) = delete;
+
+  // The next token; after done, further calls return done with no piece.
+  Result<TokenStep> next();
+  // Counts and timings so far (prompt evaluation, then the tokens emitted).
+  const GenerateStats& stats() const;
+
+ private:
+  struct Impl;
+  explicit TokenStream(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace kvlite

@@ -1,0 +1,121 @@
+// Attention over the cache, reading compressed keys and values in place:
+// each slot's vector is decoded into a stack buffer of head_dim floats, used
+// by every query head of its group, and dropped (never a full FP32 copy).
+#include <cmath>
+
+#include "kernels/ops.h"
+#include "kv/kv_cache.h"
+
+namespace kvlite {
+
+namespace {
+
+constexpr int32_t kRecentTokens = 128;  // "recent share" looks at this many newest positions
+
+// Puts a query into the compressed keys' domain: dot(q, T^-1 y) = dot(T' q, y).
+void query_to_slot_domain(KvTransform t, const float* q, const float* channel, int32_t d, float* out) {
+  for (int32_t i = 0; i < d; ++i) out[i] = channel && t == KvTransform::ChannelScale ? q[i] * channel[i] : q[i];
+  if (t == KvTransform::Hadamard) hadamard_rotate(out, d);
+}
+
+// Brings a weighted sum of compressed values back: sum p T^-1 y = T^-1 sum p y.
+void values_from_slot_domain(KvTransform t, float* acc, const float* channel, int32_t d) {
+  if (t == KvTransform::Hadamard) hadamard_rotate(acc, d);
+  if (t == KvTransform::ChannelScale && channel) {
+    for (int32_t i = 0; i < d; ++i) acc[i] *= channel[i];
+  }
+}
+
+}  // namespace
+
+void KvCache::attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores) {
+  Layer& L = layers_[size_t(layer)];
+  // The FP32 slots holding positions below n_pos, in slot order (for the
+  // plain cache that is position order, so sums match the reference exactly).
+  fp_list_.clear();
+  fp_pos_.clear();
+  const int32_t n_fp = int32_t(std::min<int64_t>(fp_slots(), L.seen));
+  for (int32_t slot = 0; slot < n_fp; ++slot) {
+    const int32_t p = pos_in_fp_slot(slot, L.seen);
+    if (p >= 0 && p < n_pos) fp_list_.push_back(slot), fp_pos_.push_back(p);
+  }
+  const int32_t group = n_head / shape_.n_head_kv, d = shape_.head_dim;
+  for (int32_t g = 0; g < shape_.n_head_kv; ++g) {
+    attend_head(L, g, q + int64_t(g) * group * d, group, n_pos, out + int64_t(g) * group * d,
+                scores + int64_t(g) * group * max_tokens_);
+  }
+}
+
+// One KV head and the `group` query heads that share it.
+void KvCache::attend_head(Layer& L, int32_t g, const float* q, int32_t group, int32_t n_pos, float* out,
+                          float* scores) {
+  const int32_t d = shape_.head_dim, kvd = shape_.kv_dim(), nkv = shape_.n_head_kv;
+  const int32_t n_fp = int32_t(fp_list_.size());
+  Head& H = L.heads[size_t(g)];
+  const int32_t n = n_fp + H.used;
+  const float scale = 1.0f / std::sqrt(float(d));
+  const float* kc = L.k_channel.empty() ? nullptr : L.k_channel.data() + int64_t(g) * d;
+  const float* vc = L.v_channel.empty() ? nullptr : L.v_channel.data() + int64_t(g) * d;
+  float buf[kKvMaxHeadDim];
+
+  for (int32_t h = 0; h < group; ++h) {
+    float* s = scores + int64_t(h) * max_tokens_;
+    for (int32_t e = 0; e < n_fp; ++e) s[e] = dot_f32(q + int64_t(h) * d, &L.k[size_t(fp_list_[size_t(e)] * kvd + g * d)], d) * scale;
+  }
+  if (H.used > 0) {
+    qc_.resize(size_t(group) * size_t(d));
+    for (int32_t h = 0; h < group; ++h) query_to_slot_domain(kt_, q + int64_t(h) * d, kc, d, &qc_[size_t(h * d)]);
+    for (int32_t i = 0; i < H.used; ++i) {
+      kf_->decode(H.k.data() + size_t(i) * k_bytes_, d, buf);
+      for (int32_t h = 0; h < group; ++h) scores[int64_t(h) * max_tokens_ + n_fp + i] = dot_f32(&qc_[size_t(h * d)], buf, d) * scale;
+    }
+  }
+  for (int32_t h = 0; h < group; ++h) softmax(scores + int64_t(h) * max_tokens_, n);
+  if (config_.attention_stats) record_stats(L, H, scores, group, n_pos);
+  if (evict_) {
+    for (int32_t h = 0; h < group; ++h) {
+      const float* s = scores + int64_t(h) * max_tokens_;
+      for (int32_t e = 0; e < n_fp; ++e) L.score[size_t(fp_list_[size_t(e)] * nkv + g)] += s[e];
+      for (int32_t i = 0; i < H.used; ++i) H.score[size_t(i)] += s[n_fp + i];
+    }
+  }
+
+  for (int32_t h = 0; h < group; ++h) {
+    float* o = out + int64_t(h) * d;
+    const float* s = scores + int64_t(h) * max_tokens_;
+    for (int32_t i = 0; i < d; ++i) o[i] = 0.0f;
+    for (int32_t e = 0; e < n_fp; ++e) axpy(o, s[e], &L.v[size_t(fp_list_[size_t(e)] * kvd + g * d)], d);
+  }
+  if (H.used == 0) return;
+  acc_.assign(size_t(group) * size_t(d), 0.0f);
+  for (int32_t i = 0; i < H.used; ++i) {
+    vf_->decode(H.v.data() + size_t(i) * v_bytes_, d, buf);
+    for (int32_t h = 0; h < group; ++h) axpy(&acc_[size_t(h * d)], scores[int64_t(h) * max_tokens_ + n_fp + i], buf, d);
+  }
+  for (int32_t h = 0; h < group; ++h) {
+    values_from_slot_domain(vt_, &acc_[size_t(h * d)], vc, d);
+    add(out + int64_t(h) * d, &acc_[size_t(h * d)], d);
+  }
+}
+
+// Entropy (bits) of each head's weights and their share on the newest
+// kRecentTokens positions, summed per layer.
+void KvCache::record_stats(Layer& L, const Head& H, const float* scores, int32_t group, int32_t n_pos) {
+  const int32_t n_fp = int32_t(fp_list_.size());
+  const int64_t recent_from = int64_t(n_pos) - kRecentTokens;
+  for (int32_t h = 0; h < group; ++h) {
+    const float* s = scores + int64_t(h) * max_tokens_;
+    double entropy = 0, recent = 0;
+    for (int32_t e = 0; e < n_fp + H.used; ++e) {
+      const double p = s[e];
+      if (p > 0) entropy -= p * std::log2(p);
+      const int64_t pos = e < n_fp ? fp_pos_[size_t(e)] : (evict_ ? H.pos[size_t(e - n_fp)] : sinks_ + (e - n_fp));
+      if (pos >= recent_from) recent += p;
+    }
+    L.entropy_sum += entropy;
+    L.recent_sum += recent;
+    ++L.stat_count;
+  }
+}
+
+}  // namespace kvlite

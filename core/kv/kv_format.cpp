@@ -1,0 +1,252 @@
+// The KV format table and its codecs. Every quantized format of ours stores
+// a head vector as [one scale byte per block][the d codes, bit-packed]; the
+// llama.cpp-style q4_0 row keeps llama.cpp's own block layout as a baseline.
+#include "kv/kv_format.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "util/fp16.h"
+
+namespace kvlite {
+
+namespace {
+
+// ---- Scales: one byte, logarithmic ---------------------------------------
+// scale = 2^((code - 192) / 8), code 0 means an all-zero block. Steps of 9%
+// would cost accuracy if the code were simply rounded, so the encoder tries
+// neighbouring codes and keeps the one with the least squared error: with
+// blocks of 8 (head dim 8) a one-byte scale is what keeps 4-bit vectors at
+// 5 bits per value, 6.4x smaller than FP32.
+constexpr int32_t kScaleBias = 192;
+
+float scale_of(uint8_t code) { return code == 0 ? 0.0f : std::exp2(float(int32_t(code) - kScaleBias) * 0.125f); }
+
+int32_t nearest_scale_code(float scale) {
+  const int32_t c = int32_t(std::lround(8.0f * std::log2(scale))) + kScaleBias;
+  return c < 1 ? 1 : (c > 255 ? 255 : c);
+}
+
+// ---- Bit packing: codes of `bits` bits, least significant first ---------------
+void pack_codes(const uint8_t* codes, int32_t n, int32_t bits, uint8_t* dst) {
+  std::memset(dst, 0, size_t((n * bits + 7) / 8));
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t bit = i * bits;
+    const uint32_t v = uint32_t(codes[i]) << (bit & 7);
+    dst[bit >> 3] |= uint8_t(v);
+    if ((bit & 7) + bits > 8) dst[(bit >> 3) + 1] |= uint8_t(v >> 8);
+  }
+}
+
+uint32_t unpack_code(const uint8_t* src, int32_t i, int32_t bits) {
+  const int32_t bit = i * bits;
+  uint32_t v = src[bit >> 3];
+  if ((bit & 7) + bits > 8) v |= uint32_t(src[(bit >> 3) + 1]) << 8;
+  return (v >> (bit & 7)) & ((1u << bits) - 1);
+}
+
+// ---- Uniform quantizer with one scale per block --------------------------------
+// Up to 4 bits the levels are mid-rise, (code - (2^b - 1) / 2) * scale: symmetric
+// with no wasted level (2 bits give +-0.5 and +-1.5 steps rather than -2..1).
+// 8 bits are mid-tread, -127..127, so zero stays exact.
+struct Levels {
+  int32_t bits;
+  float offset;  // code - offset = level
+  int32_t max_code;
+  float top() const { return float(max_code) - offset; }  // largest level
+};
+
+Levels levels_for(int32_t bits) {
+  if (bits == 8) return {8, 127.0f, 254};
+  const int32_t n = 1 << bits;
+  return {bits, float(n - 1) * 0.5f, n - 1};
+}
+
+uint8_t code_for(float x, float inv_scale, const Levels& lv) {
+  // Adding the offset turns "nearest level" into "nearest integer code"; the
+  // clamp keeps outliers, and NaN (which fails both compares), in range.
+  const float c = std::nearbyint(x * inv_scale + lv.offset);
+  return uint8_t(c >= 0.0f ? (c <= float(lv.max_code) ? c : float(lv.max_code)) : 0.0f);
+}
+
+float block_error(const float* x, int32_t n, float scale, const Levels& lv) {
+  const float inv = 1.0f / scale;
+  float err = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    const float r = x[i] - (float(code_for(x[i], inv, lv)) - lv.offset) * scale;
+    err += r * r;
+  }
+  return err;
+}
+
+// Chooses the scale code of one block: the nearest code to amax / top and
+// three smaller ones (clipping the largest value a little can lower the error).
+uint8_t choose_scale(const float* x, int32_t n, const Levels& lv) {
+  float amax = 0;
+  for (int32_t i = 0; i < n; ++i) amax = std::fabs(x[i]) > amax ? std::fabs(x[i]) : amax;
+  if (!(amax > 0.0f) || !std::isfinite(amax)) return 0;
+  const int32_t c0 = nearest_scale_code(amax / lv.top());
+  int32_t best = c0;
+  float best_err = block_error(x, n, scale_of(uint8_t(c0)), lv);
+  for (int32_t c = c0 - 3; c <= c0 + 1; ++c) {
+    if (c < 1 || c > 255 || c == c0) continue;
+    const float e = block_error(x, n, scale_of(uint8_t(c)), lv);
+    if (e < best_err) best_err = e, best = c;
+  }
+  return uint8_t(best);
+}
+
+template <int32_t Bits>
+size_t quant_bytes(int32_t d) {
+  const int32_t b = kv_block_size(d);
+  return size_t((d + b - 1) / b) + size_t((d * Bits + 7) / 8);
+}
+
+template <int32_t Bits>
+void quant_encode(const float* x, int32_t d, uint8_t* dst) {
+  const Levels lv = levels_for(Bits);
+  const int32_t b = kv_block_size(d), nb = (d + b - 1) / b;
+  uint8_t codes[kKvMaxHeadDim];
+  for (int32_t blk = 0; blk < nb; ++blk) {
+    const int32_t n = blk == nb - 1 ? d - blk * b : b;
+    const uint8_t sc = choose_scale(x + blk * b, n, lv);
+    dst[blk] = sc;
+    const float inv = sc ? 1.0f / scale_of(sc) : 0.0f;
+    for (int32_t i = 0; i < n; ++i) codes[blk * b + i] = sc ? code_for(x[blk * b + i], inv, lv) : uint8_t(lv.offset + 0.5f);
+  }
+  if (Bits == 8) {
+    for (int32_t i = 0; i < d; ++i) dst[nb + i] = codes[i];
+  } else {
+    pack_codes(codes, d, Bits, dst + nb);
+  }
+}
+
+template <int32_t Bits>
+void quant_decode(const uint8_t* src, int32_t d, float* out) {
+  const Levels lv = levels_for(Bits);
+  const int32_t b = kv_block_size(d), nb = (d + b - 1) / b;
+  const uint8_t* codes = src + nb;
+  for (int32_t blk = 0; blk < nb; ++blk) {
+    const float s = scale_of(src[blk]);
+    const int32_t n = blk == nb - 1 ? d - blk * b : b;
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t j = blk * b + i;
+      const uint32_t c = Bits == 8 ? codes[j] : unpack_code(codes, j, Bits);
+      out[j] = (float(c) - lv.offset) * s;
+    }
+  }
+}
+
+// ---- Plain floats ----------------------------------------------------------------
+size_t f32_bytes(int32_t d) { return size_t(d) * 4; }
+void f32_encode(const float* x, int32_t d, uint8_t* dst) { std::memcpy(dst, x, size_t(d) * 4); }
+void f32_decode(const uint8_t* src, int32_t d, float* out) { std::memcpy(out, src, size_t(d) * 4); }
+
+size_t f16_bytes(int32_t d) { return size_t(d) * 2; }
+void f16_encode(const float* x, int32_t d, uint8_t* dst) {
+  for (int32_t i = 0; i < d; ++i) {
+    const uint16_t h = f32_to_fp16(x[i]);
+    std::memcpy(dst + 2 * i, &h, 2);
+  }
+}
+void f16_decode(const uint8_t* src, int32_t d, float* out) {
+  for (int32_t i = 0; i < d; ++i) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    out[i] = fp16_to_f32(h);
+  }
+}
+
+// ---- llama.cpp's q4_0 KV layout, as the baseline ---------------------------------
+// Blocks of 32 along the head: an fp16 scale d = (signed value of largest
+// magnitude) / -8, then 16 bytes whose low nibbles hold values 0..15 and high
+// nibbles values 16..31, each code = x / d + 8 rounded and clamped to 0..15.
+// Only defined where 32 divides the head dimension, as in llama.cpp.
+size_t q4_0_bytes(int32_t d) { return size_t(d / 32) * 18; }
+
+void q4_0_encode(const float* x, int32_t d, uint8_t* dst) {
+  for (int32_t blk = 0; blk < d / 32; ++blk, x += 32, dst += 18) {
+    float amax = 0, max = 0;
+    for (int32_t i = 0; i < 32; ++i) {
+      if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), max = x[i];
+    }
+    const float scale = max / -8.0f;
+    const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+    const uint16_t h = f32_to_fp16(scale);
+    std::memcpy(dst, &h, 2);
+    for (int32_t i = 0; i < 16; ++i) {
+      float a = x[i] * inv + 8.5f, b = x[i + 16] * inv + 8.5f;
+      a = a < 0.0f ? 0.0f : (a > 15.0f ? 15.0f : a);
+      b = b < 0.0f ? 0.0f : (b > 15.0f ? 15.0f : b);
+      dst[2 + i] = uint8_t(uint8_t(a) | (uint8_t(b) << 4));
+    }
+  }
+}
+
+void q4_0_decode(const uint8_t* src, int32_t d, float* out) {
+  for (int32_t blk = 0; blk < d / 32; ++blk, src += 18, out += 32) {
+    uint16_t h;
+    std::memcpy(&h, src, 2);
+    const float scale = fp16_to_f32(h);
+    for (int32_t i = 0; i < 16; ++i) {
+      out[i] = float(int32_t(src[2 + i] & 15) - 8) * scale;
+      out[i + 16] = float(int32_t(src[2 + i] >> 4) - 8) * scale;
+    }
+  }
+}
+
+// Which transform the plain name "q4" (and q8/q3/q2) uses: chosen by
+// measurement, see docs/kv-quality.md.
+constexpr KvTransform kDefaultTransform = KvTransform::Hadamard;
+
+const KvFormatTraits kFormats[] = {
+    {KvType::F32, "f32", 32, KvTransform::None, f32_bytes, f32_encode, f32_decode},
+    {KvType::F16, "f16", 16, KvTransform::None, f16_bytes, f16_encode, f16_decode},
+    {KvType::Q8, "q8", 8, kDefaultTransform, quant_bytes<8>, quant_encode<8>, quant_decode<8>},
+    {KvType::Q4, "q4", 4, kDefaultTransform, quant_bytes<4>, quant_encode<4>, quant_decode<4>},
+    {KvType::Q3, "q3", 3, kDefaultTransform, quant_bytes<3>, quant_encode<3>, quant_decode<3>},
+    {KvType::Q2, "q2", 2, kDefaultTransform, quant_bytes<2>, quant_encode<2>, quant_decode<2>},
+    {KvType::Q4_0, "q4_0", 4, KvTransform::None, q4_0_bytes, q4_0_encode, q4_0_decode},
+    {KvType::Q4Token, "q4t", 4, KvTransform::None, quant_bytes<4>, quant_encode<4>, quant_decode<4>},
+    {KvType::Q4Channel, "q4c", 4, KvTransform::ChannelScale, quant_bytes<4>, quant_encode<4>, quant_decode<4>},
+    {KvType::Q4Hadamard, "q4h", 4, KvTransform::Hadamard, quant_bytes<4>, quant_encode<4>, quant_decode<4>},
+};
+
+}  // namespace
+
+const KvFormatTraits& kv_format(KvType type) {
+  for (const KvFormatTraits& f : kFormats) {
+    if (f.type == type) return f;
+  }
+  return kFormats[0];
+}
+
+bool is_power_of_two(int32_t n) { return n > 0 && (n & (n - 1)) == 0; }
+
+void hadamard_rotate(float* x, int32_t n) {
+  for (int32_t len = 1; len < n; len <<= 1) {
+    for (int32_t i = 0; i < n; i += len << 1) {
+      for (int32_t j = i; j < i + len; ++j) {
+        const float a = x[j], b = x[j + len];
+        x[j] = a + b;
+        x[j + len] = a - b;
+      }
+    }
+  }
+  const float norm = 1.0f / std::sqrt(float(n));
+  for (int32_t i = 0; i < n; ++i) x[i] *= norm;
+}
+
+std::string_view kv_type_name(KvType type) { return kv_format(type).name; }
+
+bool parse_kv_type(std::string_view name, KvType* type) {
+  for (const KvFormatTraits& f : kFormats) {
+    if (name == f.name) {
+      *type = f.type;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace kvlite

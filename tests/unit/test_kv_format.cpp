@@ -1,0 +1,123 @@
+// Every KV format's size and round-trip error, on head dims with and without
+// a multiple of 32, plus the Walsh-Hadamard rotation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kv/kv_format.h"
+
+namespace kvlite {
+namespace {
+
+std::vector<float> gaussian(int32_t n, uint32_t seed, float outlier = 0) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = dist(rng);
+  if (outlier != 0) x[1] = outlier;  // keys have outlier channels
+  return x;
+}
+
+double relative_rms_error(const std::vector<float>& x, const std::vector<float>& y) {
+  double e = 0, s = 0;
+  for (size_t i = 0; i < x.size(); ++i) e += (x[i] - y[i]) * (x[i] - y[i]), s += x[i] * x[i];
+  return std::sqrt(e / s);
+}
+
+std::vector<float> round_trip(KvType t, const std::vector<float>& x) {
+  const KvFormatTraits& f = kv_format(t);
+  const int32_t d = int32_t(x.size());
+  std::vector<uint8_t> buf(f.vector_bytes(d) + 1, 0xAB);
+  f.encode(x.data(), d, buf.data());
+  EXPECT_EQ(buf.back(), 0xAB) << f.name << " wrote past its " << f.vector_bytes(d) << " bytes";
+  std::vector<float> y(x.size());
+  f.decode(buf.data(), d, y.data());
+  return y;
+}
+
+struct Bound {
+  KvType type;
+  double rms;  // relative RMS error on Gaussian vectors
+};
+
+TEST(KvFormat, RoundTripErrorBounds) {
+  const Bound bounds[] = {{KvType::F32, 0.0},  {KvType::F16, 1e-3},      {KvType::Q8, 0.012},
+                          {KvType::Q4, 0.16},  {KvType::Q4Token, 0.16},  {KvType::Q4Channel, 0.16},
+                          {KvType::Q4Hadamard, 0.16}, {KvType::Q3, 0.3}, {KvType::Q2, 0.6}};
+  for (int32_t d : {8, 16, 32, 64, 128, 12, 40}) {
+    for (const Bound& b : bounds) {
+      double worst = 0;
+      for (uint32_t seed = 1; seed <= 50; ++seed) {
+        const std::vector<float> x = gaussian(d, seed * 7 + uint32_t(d));
+        worst = std::max(worst, relative_rms_error(x, round_trip(b.type, x)));
+      }
+      EXPECT_LE(worst, b.rms) << kv_format(b.type).name << " head dim " << d;
+    }
+  }
+}
+
+TEST(KvFormat, Q4_0MatchesLlamaCppLayout) {
+  const KvFormatTraits& f = kv_format(KvType::Q4_0);
+  EXPECT_EQ(f.vector_bytes(32), 18u);
+  EXPECT_EQ(f.vector_bytes(128), 72u);
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    const std::vector<float> x = gaussian(64, seed);
+    EXPECT_LE(relative_rms_error(x, round_trip(KvType::Q4_0, x)), 0.2);
+  }
+  // The value of largest magnitude is exact (it maps to -8 with scale max / -8).
+  std::vector<float> x = gaussian(32, 3);
+  x[5] = -9.0f;
+  EXPECT_NEAR(round_trip(KvType::Q4_0, x)[5], -9.0f, 9.0f * 1e-3f);
+}
+
+// Bytes per head vector, every scale included: head dim 8 keeps 4-bit at
+// 5 bits per value (6.4x smaller than FP32), 32 at 4.25 bits.
+TEST(KvFormat, VectorBytes) {
+  EXPECT_EQ(kv_format(KvType::F32).vector_bytes(8), 32u);
+  EXPECT_EQ(kv_format(KvType::F16).vector_bytes(8), 16u);
+  EXPECT_EQ(kv_format(KvType::Q8).vector_bytes(8), 9u);
+  EXPECT_EQ(kv_format(KvType::Q4).vector_bytes(8), 5u);
+  EXPECT_EQ(kv_format(KvType::Q3).vector_bytes(8), 4u);
+  EXPECT_EQ(kv_format(KvType::Q2).vector_bytes(8), 3u);
+  EXPECT_EQ(kv_format(KvType::Q4).vector_bytes(32), 17u);
+  EXPECT_EQ(kv_format(KvType::Q4).vector_bytes(128), 68u);
+  EXPECT_EQ(kv_format(KvType::Q3).vector_bytes(40), 2u + 15u);
+}
+
+TEST(KvFormat, ZerosNaNAndHugeValuesStayFinite) {
+  for (KvType t : {KvType::Q8, KvType::Q4, KvType::Q3, KvType::Q2}) {
+    std::vector<float> zeros(8, 0.0f);
+    for (float v : round_trip(t, zeros)) EXPECT_EQ(v, 0.0f);
+    std::vector<float> odd = {1.0f, NAN, 1e30f, -2.0f, 0.5f, 0.0f, 3.0f, -1.0f};
+    for (float v : round_trip(t, odd)) EXPECT_TRUE(std::isfinite(v)) << kv_format(t).name;
+  }
+}
+
+TEST(KvFormat, NamesParseBack) {
+  for (KvType t : {KvType::F32, KvType::F16, KvType::Q8, KvType::Q4, KvType::Q3, KvType::Q2, KvType::Q4_0,
+                   KvType::Q4Token, KvType::Q4Channel, KvType::Q4Hadamard}) {
+    KvType back = KvType::F32;
+    ASSERT_TRUE(parse_kv_type(kv_type_name(t), &back));
+    EXPECT_EQ(back, t);
+  }
+  KvType t;
+  EXPECT_FALSE(parse_kv_type("q5", &t));
+}
+
+TEST(KvFormat, HadamardIsOrthonormalAndSelfInverse) {
+  for (int32_t n : {1, 2, 8, 32, 128}) {
+    const std::vector<float> x = gaussian(n, 9);
+    std::vector<float> y = x;
+    hadamard_rotate(y.data(), n);
+    double nx = 0, ny = 0;
+    for (int32_t i = 0; i < n; ++i) nx += x[size_t(i)] * x[size_t(i)], ny += y[size_t(i)] * y[size_t(i)];
+    EXPECT_NEAR(nx, ny, 1e-4 * nx);
+    hadamard_rotate(y.data(), n);
+    for (int32_t i = 0; i < n; ++i) EXPECT_NEAR(y[size_t(i)], x[size_t(i)], 1e-5f);
+  }
+}
+
+}  // namespace
+}  // namespace kvlite
