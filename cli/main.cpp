@@ -80,15 +80,18 @@ Result<KvConfig> kv_config(Args& args) {
 void print_kv_stats(const KvStats& st) {
   std::fprintf(stderr, "kv cache: K %s, V %s, window %d, sinks %d, %lld tokens seen\n", st.k_type.c_str(),
                st.v_type.c_str(), st.window, st.sinks, static_cast<long long>(st.tokens_seen));
-  std::fprintf(stderr, "%5s %7s %7s %7s %8s %12s %12s %12s %12s %8s %8s\n", "layer", "tokens", "compr", "budget",
-               "evicted", "bytes", "used", "fp32", "fp16", "H(bits)", "recent");
+  // "compr" columns: the tokens outside sinks and window, their bytes and
+  // what they would take in FP32.
+  std::fprintf(stderr, "%5s %7s %7s %7s %8s %11s %11s %11s %11s %11s %11s %8s %8s\n", "layer", "tokens", "compr",
+               "budget", "evicted", "bytes", "used", "compr", "compr-fp32", "fp32", "fp16", "H(bits)", "recent");
   for (size_t l = 0; l < st.layers.size(); ++l) {
     const KvLayerStats& s = st.layers[l];
-    std::fprintf(stderr, "%5zu %7d %7d %7d %8lld %12llu %12llu %12llu %12llu %8.3f %8.3f\n", l, s.tokens,
-                 s.compressed_tokens, s.budget, static_cast<long long>(s.evicted),
+    std::fprintf(stderr, "%5zu %7d %7d %7d %8lld %11llu %11llu %11llu %11llu %11llu %11llu %8.3f %8.3f\n", l,
+                 s.tokens, s.compressed_tokens, s.budget, static_cast<long long>(s.evicted),
                  static_cast<unsigned long long>(s.bytes), static_cast<unsigned long long>(s.used_bytes),
-                 static_cast<unsigned long long>(s.f32_bytes), static_cast<unsigned long long>(s.f16_bytes),
-                 s.entropy_bits, s.recent_share);
+                 static_cast<unsigned long long>(s.compressed_bytes),
+                 static_cast<unsigned long long>(s.compressed_f32_bytes), static_cast<unsigned long long>(s.f32_bytes),
+                 static_cast<unsigned long long>(s.f16_bytes), s.entropy_bits, s.recent_share);
   }
   std::fprintf(stderr, "total: %llu bytes allocated, %llu used; FP32 would hold %llu, FP16 %llu\n",
                static_cast<unsigned long long>(st.bytes), static_cast<unsigned long long>(st.used_bytes),
