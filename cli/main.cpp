@@ -31,7 +31,7 @@ void print_usage() {
                "                    [--repeat-penalty R] [--seed S] [-c CTX] [-t THREADS] [KV flags]\n"
                "  kvlite perplexity -m MODEL -f TEXTFILE [-c CTX] [KV flags]\n"
                "  KV flags: --kv-k TYPE --kv-v TYPE (f32 f16 q8 q4 q3 q2 q4_0 q4t q4c q4h) --kv-window W\n"
-               "            --kv-sinks S --evict h2o --kv-budget TOKENS --pyramid | --pyramid-entropy\n"
+               "            --kv-sinks S --evict h2o|h2o-mean --kv-budget TOKENS --pyramid | --pyramid-entropy\n"
                "            --kv-sliding --kv-stats\n"
                "  kvlite tokenize   -m MODEL -p TEXT\n"
                "  kvlite info       -m MODEL\n");
@@ -66,8 +66,9 @@ Result<KvConfig> kv_config(Args& args) {
   kv.sinks = int32_t(args.integer("--kv-sinks", kv.sinks));
   kv.budget = int32_t(args.integer("--kv-budget", 0));
   if (args.has("--evict")) {
-    if (args.get("--evict") != "h2o") return Status::Error("unknown eviction policy '" + args.get("--evict") + "' (h2o)");
-    kv.eviction = KvEviction::H2O;
+    const std::string e = args.get("--evict");
+    if (e != "h2o" && e != "h2o-mean") return Status::Error("unknown eviction policy '" + e + "' (h2o, h2o-mean)");
+    kv.eviction = e == "h2o" ? KvEviction::H2O : KvEviction::H2OMean;
   }
   if (args.has("--pyramid")) kv.pyramid = KvPyramid::Fixed;
   if (args.has("--pyramid-entropy")) kv.pyramid = KvPyramid::Entropy;

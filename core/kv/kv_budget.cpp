@@ -52,7 +52,7 @@ void KvCache::rebalance_budgets() {
     const int32_t cap = slot_capacity(L);
     for (Head& H : L.heads) {
       while (H.used > cap) {  // drop the lightest, moving the last slot into its place
-        const int32_t m = int32_t(std::min_element(H.score.begin(), H.score.begin() + H.used) - H.score.begin());
+        const int32_t m = lightest_slot(L, H, H.used);
         const int32_t last = H.used - 1;
         std::copy_n(H.k.begin() + ptrdiff_t(last) * ptrdiff_t(k_bytes_), k_bytes_, H.k.begin() + ptrdiff_t(m) * ptrdiff_t(k_bytes_));
         std::copy_n(H.v.begin() + ptrdiff_t(last) * ptrdiff_t(v_bytes_), v_bytes_, H.v.begin() + ptrdiff_t(m) * ptrdiff_t(v_bytes_));

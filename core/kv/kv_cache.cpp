@@ -34,9 +34,9 @@ Status KvCache::validate(const KvShape& shape, const KvConfig& c) {
     }
   }
   if (c.window < 0 || c.sinks < 0) return Status::Error("KV window and sinks must not be negative");
-  if (c.eviction == KvEviction::H2O && c.budget <= 0) return Status::Error("H2O eviction needs a token budget > 0");
+  if (c.eviction != KvEviction::None && c.budget <= 0) return Status::Error("H2O eviction needs a token budget > 0");
   if (c.eviction == KvEviction::None && c.budget != 0) return Status::Error("a KV budget needs an eviction policy (h2o)");
-  if (c.pyramid != KvPyramid::None && c.eviction != KvEviction::H2O) {
+  if (c.pyramid != KvPyramid::None && c.eviction == KvEviction::None) {
     return Status::Error("PyramidKV budgets need H2O eviction and a budget");
   }
   if (c.sliding && c.eviction != KvEviction::None) return Status::Error("sliding window and eviction exclude each other");
@@ -54,7 +54,7 @@ KvCache::KvCache(const KvShape& shape, const KvConfig& config)
       k_bytes_(kf_->vector_bytes(shape.head_dim)),
       v_bytes_(vf_->vector_bytes(shape.head_dim)),
       plain_(is_plain(config)),
-      evict_(config.eviction == KvEviction::H2O) {
+      evict_(config.eviction != KvEviction::None) {
   // The plain cache is one window over the whole context: no hand-over ever.
   sinks_ = plain_ ? 0 : config.sinks;
   window_ = plain_ ? shape.n_ctx : config.window;
@@ -134,6 +134,23 @@ void KvCache::store(int32_t layer, int32_t pos, const float* k, const float* v) 
   if (score) std::fill_n(score, nkv, 0.0f);
 }
 
+// H2O ranks tokens by the attention they have accumulated; the mean variant
+// divides by the number of queries that saw the token, so old tokens do not
+// win by age alone (measured better in docs/kv-quality.md).
+float KvCache::eviction_weight(const Layer& L, float score, int32_t pos) const {
+  return config_.eviction == KvEviction::H2OMean ? score / float(L.seen - pos) : score;
+}
+
+int32_t KvCache::lightest_slot(const Layer& L, const Head& H, int32_t n) const {
+  int32_t best = 0;
+  float best_w = eviction_weight(L, H.score[0], H.pos[0]);
+  for (int32_t i = 1; i < n; ++i) {
+    const float w = eviction_weight(L, H.score[size_t(i)], H.pos[size_t(i)]);
+    if (w < best_w) best_w = w, best = i;
+  }
+  return best;
+}
+
 // Quantizes one token (all KV heads) into the compressed slots. `score` is
 // its accumulated attention per KV head (eviction only).
 void KvCache::hand_over(Layer& L, const float* k, const float* v, int32_t pos, const float* score) {
@@ -149,9 +166,11 @@ void KvCache::hand_over(Layer& L, const float* k, const float* v, int32_t pos, c
     if (H.used < cap) {
       ++H.used;
     } else if (evict_ && cap > 0) {
-      slot = int32_t(std::min_element(H.score.begin(), H.score.begin() + cap) - H.score.begin());
+      slot = lightest_slot(L, H, cap);
       ++L.evicted;
-      if (score[g] <= H.score[size_t(slot)]) continue;  // the newcomer is the lightest
+      if (eviction_weight(L, score[g], pos) <= eviction_weight(L, H.score[size_t(slot)], H.pos[size_t(slot)])) {
+        continue;  // the newcomer is the lightest
+      }
     } else {
       ++L.evicted;  // sliding window (or a budget with no room beyond sinks and window)
       continue;

@@ -84,6 +84,8 @@ class KvCache {
   int32_t pos_in_fp_slot(int32_t slot, int64_t seen) const;
   int32_t slot_capacity(const Layer& layer) const;
   void hand_over(Layer& layer, const float* k, const float* v, int32_t pos, const float* score);
+  float eviction_weight(const Layer& layer, float score, int32_t pos) const;
+  int32_t lightest_slot(const Layer& layer, const Head& head, int32_t n) const;
   void store_in_slot(Layer& layer, int32_t head, int32_t slot, const float* k, const float* v);
   void calibrate_channels(Layer& layer, const float* k, const float* v);
   void resize_slots(Layer& layer, int32_t capacity);

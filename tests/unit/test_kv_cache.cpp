@@ -194,12 +194,13 @@ TEST(KvCache, BytesMatchFormatSizesAndStayPutAsTokensArrive) {
   EXPECT_DOUBLE_EQ(double(st.layers[0].compressed_f32_bytes) / double(st.layers[0].compressed_bytes), 6.4);
 }
 
-TEST(KvCache, H2OKeepsBudgetSinksAndWindowAndHeavyHitters) {
+void check_h2o(KvEviction policy) {
+  SCOPED_TRACE(policy == KvEviction::H2O ? "h2o" : "h2o-mean");
   KvConfig c;
   c.k_type = c.v_type = KvType::Q8;
   c.window = 6;
   c.sinks = 2;
-  c.eviction = KvEviction::H2O;
+  c.eviction = policy;
   c.budget = 16;
   Fixture f(512, c);
   EXPECT_TRUE(f.cache.bounded());
@@ -232,6 +233,11 @@ TEST(KvCache, H2OKeepsBudgetSinksAndWindowAndHeavyHitters) {
   for (int32_t h = 0; h < kHeads; ++h) {
     for (int32_t i = 0; i < kDim; ++i) EXPECT_NEAR(got[size_t(h * kDim + i)], heavy.v[size_t((h / 2) * kDim + i)], 0.15f);
   }
+}
+
+TEST(KvCache, H2OKeepsBudgetSinksAndWindowAndHeavyHitters) {
+  check_h2o(KvEviction::H2O);
+  check_h2o(KvEviction::H2OMean);
 }
 
 TEST(KvCache, PyramidBudgetsShrinkWithDepthAndAreRespected) {

@@ -99,7 +99,9 @@ enum class KvType { F32, F16, Q8, Q4, Q3, Q2, Q4_0, Q4Token, Q4Channel, Q4Hadama
 std::string_view kv_type_name(KvType type);                // "q4"
 bool parse_kv_type(std::string_view name, KvType* type);  // false for unknown names
 
-enum class KvEviction { None, H2O };
+// H2O: lowest accumulated attention goes first (the paper's rule);
+// H2OMean: lowest attention per query since the token arrived.
+enum class KvEviction { None, H2O, H2OMean };
 enum class KvPyramid { None, Fixed, Entropy };
 
 struct KvConfig {
