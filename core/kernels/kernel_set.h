@@ -18,12 +18,27 @@
 
 namespace kvlite {
 
+// An optional faster form of a type's row dot product: each token's converted
+// activations are laid out again once per matmul (for SIMD128, widened to 16
+// bits with float scales, so no row pays for that again), and `dot` reads
+// that layout: dot(n, weights, prepared).
+struct PreparedDot {
+  size_t (*bytes)(int64_t n) = nullptr;  // prepared bytes per token (a multiple of 16)
+  void (*prepare)(const void* activations, int64_t n, void* prepared) = nullptr;
+  VecDotFn dot = nullptr;
+  // Two rows at once (may be null): out[r] = dot(n, weights[r], prepared),
+  // bit for bit, so grouping rows never changes a result.
+  void (*dot2)(int64_t n, const void* const* weights, const void* prepared, float* out) = nullptr;
+};
+
 struct KernelSet {
   static constexpr uint32_t kTypeSlots = 32;  // covers every GGUF type id kvlite knows
 
   const char* name = "";
   // Indexed by the raw TensorType id; never null for a type with a scalar vec_dot.
   VecDotFn vec_dot[kTypeSlots] = {};
+  // Indexed like vec_dot; used by matmul instead of vec_dot where set.
+  PreparedDot prepared[kTypeSlots] = {};
   // Activation quantizers, indexed by the vec_dot_type id (Q8_0, Q8_1, Q8_K).
   FromFloatFn quantize[kTypeSlots] = {};
 

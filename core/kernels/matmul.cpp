@@ -41,16 +41,48 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
         [&](int64_t t) { quantize(x + t * w.cols, out + size_t(t) * act_row_bytes, w.cols); });
     act_data = scratch.converted.data();
   }
-  const VecDotFn dot = kernels.vec_dot[uint32_t(w.traits->type)];
+  VecDotFn dot = kernels.vec_dot[uint32_t(w.traits->type)];
+  decltype(PreparedDot::dot2) dot2 = nullptr;
+  const PreparedDot& prepared = kernels.prepared[uint32_t(w.traits->type)];
+  size_t act_stride = act_row_bytes;
+  if (prepared.dot) {
+    act_stride = prepared.bytes(w.cols);
+    scratch.prepared.resize(act_stride * size_t(n_tokens) + 16);
+    // 16-byte alignment for the vector loads of the prepared rows.
+    uint8_t* out = scratch.prepared.data() + (16 - reinterpret_cast<uintptr_t>(scratch.prepared.data()) % 16) % 16;
+    const uint8_t* in = act_data;
+    run(n_tokens > 1 ? pool : nullptr, n_tokens, [&](int64_t t) {
+      prepared.prepare(in + size_t(t) * act_row_bytes, w.cols, out + size_t(t) * act_stride);
+    });
+    act_data = out;
+    dot = prepared.dot;
+    dot2 = prepared.dot2;
+  }
   const int64_t rows_per_task = std::max<int64_t>(1, int64_t(kTaskBytes / std::max<size_t>(w.row_stride, 1)));
   const int64_t n_tasks = (w.rows + rows_per_task - 1) / rows_per_task;
   run(pool, n_tasks, [&](int64_t task) {
     const int64_t r0 = task * rows_per_task, r1 = std::min(w.rows, r0 + rows_per_task);
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
       const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
-      for (int64_t r = r0; r < r1; ++r) {
+      int64_t r = r0;
+      if (dot2) {
+        // Rows i and i + half of the task: two streams far enough apart in
+        // memory to be fetched independently.
+        const int64_t half = (r1 - r0) / 2;
+        for (int64_t i = r0; i < r0 + half; ++i) {
+          const void* rows[2] = {w.row(i), w.row(i + half)};
+          for (int64_t t = t0; t < t1; ++t) {
+            float out[2];
+            dot2(w.cols, rows, act_data + size_t(t) * act_stride, out);
+            y[t * w.rows + i] = out[0];
+            y[t * w.rows + i + half] = out[1];
+          }
+        }
+        r = r0 + 2 * half;
+      }
+      for (; r < r1; ++r) {
         const uint8_t* wrow = w.row(r);
-        for (int64_t t = t0; t < t1; ++t) y[t * w.rows + r] = dot(w.cols, wrow, act_data + size_t(t) * act_row_bytes);
+        for (int64_t t = t0; t < t1; ++t) y[t * w.rows + r] = dot(w.cols, wrow, act_data + size_t(t) * act_stride);
       }
     }
   });

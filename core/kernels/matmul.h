@@ -25,6 +25,7 @@ struct WeightMatrix {
 // Scratch for converted activations, reused across calls to avoid allocation.
 struct MatmulScratch {
   std::vector<uint8_t> converted;
+  std::vector<uint8_t> prepared;  // for kernels with a PreparedDot
 };
 
 // Y[t][r] = W.row(r) . X[t] for t < n_tokens; X is n_tokens x cols, Y is n_tokens x rows.

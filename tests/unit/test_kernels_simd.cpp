@@ -5,6 +5,7 @@
 // tested where it runs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -95,7 +96,7 @@ TEST(KernelsSimd, ActivationQuantizersHandleInfinityAndNaNAsScalar) {
 
 // |simd - scalar| must stay within a few float roundings of the sum of
 // |w * a|, the natural scale of the rounding error of any summation order.
-void expect_dot_close(const KernelSet& set, T type, const std::vector<float>& wf, const std::vector<float>& af,
+void expect_dot_close(const KernelSet& set, T type, std::vector<float> wf, const std::vector<float>& af,
                       const char* what) {
   const TypeTraits& t = *type_traits(type);
   const TypeTraits& at = *type_traits(t.vec_dot_type);
@@ -111,13 +112,31 @@ void expect_dot_close(const KernelSet& set, T type, const std::vector<float>& wf
   const float ref = scalar_kernels().vec_dot[uint32_t(type)](n, w.data(), a.data());
   const float got = set.vec_dot[uint32_t(type)](n, w.data(), a.data());
   EXPECT_NEAR(got, ref, 2e-6 * magnitude + 1e-30) << set.name << " " << t.name << " " << what << " n=" << n;
+  const PreparedDot& p = set.prepared[uint32_t(type)];
+  if (p.dot) {
+    std::vector<uint8_t> prepared(p.bytes(n));
+    p.prepare(a.data(), n, prepared.data());
+    EXPECT_NEAR(p.dot(n, w.data(), prepared.data()), ref, 2e-6 * magnitude + 1e-30)
+        << set.name << " prepared " << t.name << " " << what << " n=" << n;
+    if (p.dot2) {  // two rows at once: each exactly as the one-row kernel
+      std::reverse(wf.begin(), wf.end());
+      std::vector<uint8_t> w3(w.size());
+      t.from_float(wf.data(), w3.data(), n);
+      const void* rows[2] = {w.data(), w3.data()};
+      float out[2];
+      p.dot2(n, rows, prepared.data(), out);
+      EXPECT_EQ(out[0], p.dot(n, w.data(), prepared.data())) << set.name << " dot2 " << t.name;
+      EXPECT_EQ(out[1], p.dot(n, w3.data(), prepared.data())) << set.name << " dot2 " << t.name;
+    }
+  }
 }
 
 TEST(KernelsSimd, RowDotProductsMatchScalar) {
   FOR_EACH_SIMD_SET(set) {
     for (uint32_t id = 0; id < KernelSet::kTypeSlots; ++id) {
       const TypeTraits* t = type_traits(id);
-      if (!t || !t->vec_dot || set->vec_dot[id] == scalar_kernels().vec_dot[id]) continue;
+      const bool faster = set->vec_dot[id] != scalar_kernels().vec_dot[id] || set->prepared[id].dot;
+      if (!t || !t->vec_dot || !faster) continue;
       const int64_t unit = std::max(t->block_size, type_traits(t->vec_dot_type)->block_size);
       // Odd numbers of blocks exercise every remainder path of the unrolled loops.
       for (int64_t blocks : {1, 2, 3, 5, 7, 9, 64, 67}) {

@@ -12,6 +12,14 @@ KernelSet make_avx2_kernels(const KernelSet& base) {
   k.name = "avx2";
   auto set_dot = [&](T type, VecDotFn fn) { k.vec_dot[uint32_t(type)] = fn; };
   set_dot(T::Q8_0, avx2::vec_dot_q8_0);
+  set_dot(T::Q4_0, avx2::vec_dot_q4_0);
+  set_dot(T::Q4_1, avx2::vec_dot_q4_1);
+  set_dot(T::Q5_0, avx2::vec_dot_q5_0);
+  set_dot(T::Q5_1, avx2::vec_dot_q5_1);
+  set_dot(T::IQ4_NL, avx2::vec_dot_iq4_nl);
+  set_dot(T::Q4_K, avx2::vec_dot_q4_k);
+  set_dot(T::Q5_K, avx2::vec_dot_q5_k);
+  set_dot(T::Q6_K, avx2::vec_dot_q6_k);
   set_dot(T::F32, avx2::vec_dot_f32);
   set_dot(T::F16, avx2::vec_dot_f16);
   set_dot(T::BF16, avx2::vec_dot_bf16);

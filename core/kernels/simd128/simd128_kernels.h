@@ -2,6 +2,7 @@
 // same signature (types/type_kernels.h, kernels/ops.h).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace kvlite::simd128 {
@@ -18,6 +19,14 @@ float vec_dot_q6_k(int64_t n, const void* weights, const void* activations);
 float vec_dot_f32(int64_t n, const void* weights, const void* activations);
 float vec_dot_f16(int64_t n, const void* weights, const void* activations);
 float vec_dot_bf16(int64_t n, const void* weights, const void* activations);
+
+// Prepared Q8_0 activations (kernel_set.h's PreparedDot) and the rows that read them.
+size_t q8_0_prepared_bytes(int64_t n);
+void prepare_q8_0(const void* activations, int64_t n, void* prepared);
+float dot_q8_0_prepared(int64_t n, const void* weights, const void* prepared);
+float dot_q4_0_prepared(int64_t n, const void* weights, const void* prepared);
+void dot_q8_0_prepared_2(int64_t n, const void* const* weights, const void* prepared, float* out);
+void dot_q4_0_prepared_2(int64_t n, const void* const* weights, const void* prepared, float* out);
 
 void quantize_q8_0(const float* src, void* dst, int64_t n);
 void quantize_q8_1(const float* src, void* dst, int64_t n);
