@@ -30,6 +30,18 @@ void values_from_slot_domain(KvTransform t, float* acc, const float* channel, in
 
 void KvCache::attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores) {
   Layer& L = layers_[size_t(layer)];
+  const int32_t group = n_head / shape_.n_head_kv, d = shape_.head_dim;
+  if (plain_ && !config_.attention_stats) {
+    // The plain cache holds position p in slot p: the row kernel reads it
+    // directly, and nothing in the cache changes, so heads may run in parallel.
+    const float scale = 1.0f / std::sqrt(float(d));
+    for (int32_t h = 0; h < n_head; ++h) {
+      const int64_t kv_off = int64_t(h / group) * d;
+      kvlite::attend_head(q + int64_t(h) * d, L.k.data() + kv_off, L.v.data() + kv_off, shape_.kv_dim(), n_pos, d, scale,
+                  scores + int64_t(h) * max_tokens_, out + int64_t(h) * d);
+    }
+    return;
+  }
   // The FP32 slots holding positions below n_pos, in slot order (for the
   // plain cache that is position order, so sums match the reference exactly).
   fp_list_.clear();
@@ -39,15 +51,14 @@ void KvCache::attend(int32_t layer, const float* q, int32_t n_head, int32_t n_po
     const int32_t p = pos_in_fp_slot(slot, L.seen);
     if (p >= 0 && p < n_pos) fp_list_.push_back(slot), fp_pos_.push_back(p);
   }
-  const int32_t group = n_head / shape_.n_head_kv, d = shape_.head_dim;
   for (int32_t g = 0; g < shape_.n_head_kv; ++g) {
-    attend_head(L, g, q + int64_t(g) * group * d, group, n_pos, out + int64_t(g) * group * d,
+    attend_group(L, g, q + int64_t(g) * group * d, group, n_pos, out + int64_t(g) * group * d,
                 scores + int64_t(g) * group * max_tokens_);
   }
 }
 
 // One KV head and the `group` query heads that share it.
-void KvCache::attend_head(Layer& L, int32_t g, const float* q, int32_t group, int32_t n_pos, float* out,
+void KvCache::attend_group(Layer& L, int32_t g, const float* q, int32_t group, int32_t n_pos, float* out,
                           float* scores) {
   const int32_t d = shape_.head_dim, kvd = shape_.kv_dim(), nkv = shape_.n_head_kv;
   const int32_t n_fp = int32_t(fp_list_.size());

@@ -90,7 +90,7 @@ class KvCache {
   void calibrate_channels(Layer& layer, const float* k, const float* v);
   void resize_slots(Layer& layer, int32_t capacity);
   void rebalance_budgets();
-  void attend_head(Layer& layer, int32_t kv_head, const float* q, int32_t group, int32_t n_pos, float* out,
+  void attend_group(Layer& layer, int32_t kv_head, const float* q, int32_t group, int32_t n_pos, float* out,
                    float* scores);
   void record_stats(Layer& layer, const Head& head, const float* scores, int32_t group, int32_t n_pos);
   uint64_t layer_bytes(const Layer& layer) const;
