@@ -24,6 +24,7 @@ namespace kvlite {
 
 struct KvShape {
   int32_t n_layer = 0, n_ctx = 0, n_head_kv = 0, head_dim = 0;
+  bool rope_neox = false;  // RoPE pairs (i, i + d/2) rather than (2i, 2i+1): per-channel scales pair them
   int32_t kv_dim() const { return n_head_kv * head_dim; }
 };
 

@@ -16,7 +16,7 @@ constexpr int32_t kDefaultCtxCap = 4096;
 
 KvShape kv_shape(const Model& model, int32_t n_ctx) {
   const Hparams& hp = model.impl().hp;
-  return KvShape{hp.n_layer, n_ctx, hp.n_head_kv, hp.head_dim};
+  return KvShape{hp.n_layer, n_ctx, hp.n_head_kv, hp.head_dim, hp.rope_style == RopeStyle::NeoX};
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
