@@ -30,6 +30,7 @@ SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, SCRIPT_DIR)
 import gguf_writer as gw  # noqa: E402
 
+PREFIX_CHUNKS = 4  # perplexity chunks in the held-out prefix the test checks
 HELDOUT_EVERY = 25  # every 25th chapter (counted over the whole Bible) is held out
 MODEL_NAME = "kvlite-kjv"
 CORPUS_NOTE = "King James Version of the Bible (1611), from Debian's bible-kjv-text package"
@@ -417,14 +418,26 @@ def write_gguf(path, model, cfg, sp, weight_type, training):
     w.write(path)
 
 
-def greedy_sample(model, sp, prompt, n):
+def heldout_prefix(sp, path, n_ctx, chunks=PREFIX_CHUNKS):
+    """The fewest whole lines (chapters) of the held-out text that make `chunks`
+    perplexity chunks, and their tokens: a quick check whose figure the test
+    (tests/integration/test_own_model.cpp) reproduces from the GGUF metadata."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for n in range(1, len(lines) + 1):
+        tokens = np.array([sp.bos_id()] + sp.encode("\n".join(lines[:n])), dtype=np.int64)
+        if len(tokens) >= chunks * n_ctx:
+            return n, tokens
+    raise SystemExit(f"the held-out text has fewer than {chunks} chunks of {n_ctx} tokens")
+
+
+def greedy_ids(model, sp, prompt, n):
     import torch
     ids = [sp.bos_id()] + sp.encode(prompt)
     with torch.no_grad():
         for _ in range(n):
-            nxt = int(model(torch.tensor([ids]))[0, -1].argmax())
-            ids.append(nxt)
-    return sp.decode(ids[1:])
+            ids.append(int(model(torch.tensor([ids]))[0, -1].argmax()))
+    return ids[len(ids) - n:]
 
 
 def export(args):
@@ -441,6 +454,8 @@ def export(args):
     sp = load_tokenizer(args.work)
     heldout = encode_file(sp, os.path.join(args.work, "heldout.txt"))
     heldout_nll, n_chunks = perplexity_chunks(model, heldout, cfg["n_ctx"], sp.bos_id())
+    prefix_lines, prefix_tokens = heldout_prefix(sp, os.path.join(args.work, "heldout.txt"), cfg["n_ctx"])
+    prefix_nll, prefix_chunks = perplexity_chunks(model, prefix_tokens, cfg["n_ctx"], sp.bos_id())
     recent = [e["train_loss"] for e in state["log"][-5:]]
     training = {
         "corpus": CORPUS_NOTE,
@@ -463,6 +478,9 @@ def export(args):
         "heldout_loss": float(heldout_nll),
         "heldout_ppl": float(math.exp(heldout_nll)),
         "heldout_ppl_chunks": n_chunks,
+        "heldout_prefix_lines": prefix_lines,
+        "heldout_prefix_ppl": float(math.exp(prefix_nll)),
+        "heldout_prefix_chunks": prefix_chunks,
         "tokenizer": f"SentencePiece BPE, {cfg['vocab']} pieces, byte fallback, trained on the training chapters",
         "torch_version": torch.__version__,
     }
@@ -474,12 +492,143 @@ def export(args):
     with open(os.path.join(args.work, "heldout.txt"), encoding="utf-8") as f:
         write_text(os.path.join(args.out, f"{MODEL_NAME}-heldout.txt"), f.read())
     sample_prompt = "In the beginning"
-    summary = dict(training, checkpoint=os.path.basename(path), config=cfg,
-                   sample_prompt=sample_prompt, greedy_sample=greedy_sample(model, sp, sample_prompt, 100),
+    sample = greedy_ids(model, sp, sample_prompt, 100)
+    summary = dict(training, checkpoint=os.path.basename(path), config=cfg, sample_prompt=sample_prompt,
+                   train_command_options=train_options(settings),
+                   greedy_ids=sample, greedy_sample=sp.decode(sample),
                    tokenize_check={s: sp.encode(s) for s in TOKENIZE_CHECKS})
+    if args.kvlite:
+        summary["kvlite"] = measure_with_kvlite(args.kvlite, args.out, sample_prompt)
+        write_model_card(os.path.join(args.out, "README.md"), summary)
     with open(os.path.join(args.work, "export.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print(json.dumps(summary, indent=1))
+
+
+def train_options(settings):
+    """The `train` options a checkpoint was made with, as a command line."""
+    skip = {"log_every", "eval_every", "eval_chunks", "save_every", "fresh"}
+    return " ".join(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
+                    for k, v in settings.items() if k not in skip)
+
+
+def measure_with_kvlite(kvlite, out_dir, prompt):
+    """kvlite's own held-out perplexity (FP32 KV, llama-perplexity's method) and
+    greedy sample for both files, so the model card's figures come from the
+    engine that ships the model."""
+    heldout = os.path.join(out_dir, f"{MODEL_NAME}-heldout.txt")
+    results = {}
+    for weight_type in ("f32", "q8_0"):
+        model = os.path.join(out_dir, f"{MODEL_NAME}-{weight_type}.gguf")
+        ppl = subprocess.run([kvlite, "perplexity", "-m", model, "-f", heldout, "-c", "512"],
+                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        sample = subprocess.run([kvlite, "generate", "-m", model, "-p", prompt, "-n", "100", "--temp", "0"],
+                                capture_output=True, text=True, check=True).stdout
+        results[weight_type] = {"ppl_line": ppl, "sample": sample, "file_bytes": os.path.getsize(model)}
+        print(f"kvlite {weight_type}: {ppl}", flush=True)
+    return results
+
+
+def write_model_card(path, s):
+    k = s["kvlite"]
+    cfg = s["config"]
+    same = "the same text" if k["f32"]["sample"] == k["q8_0"]["sample"] else "a different text from token one on"
+    if k["f32"]["sample"] != k["q8_0"]["sample"]:
+        a, b = k["f32"]["sample"], k["q8_0"]["sample"]
+        n = next(i for i in range(min(len(a), len(b)) + 1) if i == min(len(a), len(b)) or a[i] != b[i])
+        same = f"the same text for its first {n} characters"
+    card = f"""# kvlite-kjv: the project's own small model
+
+A {s['parameters'] / 1e6:.2f}M-parameter Llama-architecture model trained from scratch on a CPU by
+`scripts/train_model.py`, so the demo has a default model that ships with the project and the
+KV-compression work has a test subject with 32-wide attention heads. It writes King James English;
+it knows nothing else. Everything on this page is written by `scripts/train_model.py export --kvlite`,
+so rerunning the script regenerates it.
+
+| file | weights | bytes |
+|---|---|---|
+| `{MODEL_NAME}-f32.gguf` | F32 | {k['f32']['file_bytes']:,} |
+| `{MODEL_NAME}-q8_0.gguf` | Q8_0 matrices, F32 norms | {k['q8_0']['file_bytes']:,} |
+| `{MODEL_NAME}-heldout.txt` | the held-out text (plain UTF-8) | {os.path.getsize(os.path.join(os.path.dirname(path), MODEL_NAME + '-heldout.txt')):,} |
+
+## Corpus and licence
+
+- Text: {s['corpus']},
+  decoded with the `bible` program of package bible-kjv. Verse numbers are dropped; each chapter
+  is one line of running prose.
+- Licence of the text: {s['corpus_license']}. The Debian packaging (bible-kjv,
+  GPL-2+) is only used to read it; none of its code is in this repository.
+- Weights and tokenizer: trained by the kvlite project, dedicated to the public domain (CC0-1.0).
+- Held out: {s['heldout']}: {s['heldout_ppl_chunks']} perplexity chunks of
+  512 tokens.
+
+## Architecture
+
+| | |
+|---|---|
+| layers | {cfg['n_layer']} |
+| embedding | {cfg['dim']} |
+| attention heads | {cfg['n_head']} query, {cfg['n_head_kv']} key/value (grouped-query), head dimension {cfg['head_dim']} |
+| feed-forward | SwiGLU, {cfg['ffn']} |
+| normalisation | RMSNorm, eps {cfg['norm_eps']} |
+| positions | RoPE, base {cfg['rope_base']:g}, adjacent pairs (GGUF llama's convention) |
+| context | {cfg['n_ctx']} |
+| vocabulary | {s['tokenizer']}; `<unk>`=0, `<s>`=1, `</s>`=2 |
+| output | separate (untied) output matrix |
+
+## Training
+
+| setting | value |
+|---|---|
+| seed | {s['seed']} |
+| steps | {s['steps']} (time budget {s['minutes_budget']:g} minutes; batch {s['batch_size']} x {s['sequence_length']} tokens) |
+| tokens seen | {s['tokens_seen']:,} |
+| optimiser | AdamW, peak learning rate {s['learning_rate']:g}, {s['warmup_steps']} warm-up steps, cosine to a tenth, weight decay {s['weight_decay']:g}, gradient clip 1 |
+| time | {s['train_seconds'] / 60:.1f} minutes on {s['threads']} CPU thread (PyTorch {s['torch_version']}), on a machine shared with other work |
+| final training loss | {s['train_loss']:.4f} (mean of the last 100 steps) |
+| held-out loss | {s['heldout_loss']:.4f} (PyTorch, over the scored positions below) |
+
+## Held-out perplexity
+
+Measured as llama.cpp's `llama-perplexity` does (chunks of 512 tokens, BOS first, the second half of
+each chunk scored), FP32 KV cache:
+
+```sh
+kvlite perplexity -m web/public/models/{MODEL_NAME}-f32.gguf -f web/public/models/{MODEL_NAME}-heldout.txt -c 512
+```
+
+| | perplexity |
+|---|---|
+| PyTorch, the same chunks | {s['heldout_ppl']:.4f} |
+| kvlite, F32 file | {k['f32']['ppl_line'].removeprefix('PPL = ')} |
+| kvlite, Q8_0 file | {k['q8_0']['ppl_line'].removeprefix('PPL = ')} |
+
+## Greedy sample
+
+`kvlite generate -m web/public/models/{MODEL_NAME}-f32.gguf -p "{s['sample_prompt']}" -n 100 --temp 0`
+(the prompt, then what it printed, line breaks as printed):
+
+```text
+{s['sample_prompt']}{k['f32']['sample'].rstrip()}
+```
+
+The Q8_0 file writes {same}.
+
+## Reproduce
+
+```sh
+apt-get install -y python3-torch python3-sentencepiece python3-numpy bible-kjv libopenblas0
+/usr/bin/python3 scripts/train_model.py prepare --work build/kjv
+/usr/bin/python3 scripts/train_model.py train --work build/kjv {s['train_command_options']}
+/usr/bin/python3 scripts/train_model.py export --work build/kjv --out web/public/models --kvlite build/native/bin/kvlite
+```
+
+With `--minutes` the schedule follows the clock, so a rerun on a machine of another speed stops at
+another step; without it (`--steps N`) a run is the same every time for a given seed.
+`tests/integration/test_own_model.cpp` checks the shipped files against the figures recorded in
+their metadata (`kvlite.training.*`).
+"""
+    write_text(path, card)
 
 
 TOKENIZE_CHECKS = [
@@ -526,6 +675,7 @@ def main():
     p.add_argument("--work", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--checkpoint", help="default: the newest in --work")
+    p.add_argument("--kvlite", help="a kvlite binary: measure both files with it and write the model card")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=export)
 
