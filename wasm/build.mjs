@@ -1,0 +1,42 @@
+// Builds the npm package into dist/: bundles the API and worker entries with
+// esbuild, emits .d.ts with tsc, and copies the Emscripten outputs (glue,
+// .wasm, pthread worker) from the CMake build next to them, since the worker
+// finds them by `new URL("./file", import.meta.url)`.
+// Usage: node build.mjs [WASM_DIR]  (default: the first of ../build/wasm/wasm,
+// ../build/web/wasm that holds kvlite-st.wasm; or $KVLITE_WASM_DIR)
+import { execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { build } from "esbuild";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const candidates = [process.argv[2], process.env.KVLITE_WASM_DIR, "../build/wasm/wasm", "../build/web/wasm"]
+  .filter(Boolean)
+  .map((d) => join(here, d));
+const wasmDir = candidates.find((d) => existsSync(join(d, "kvlite-st.wasm")));
+if (!wasmDir) {
+  console.error(`build.mjs: no kvlite-st.wasm in ${candidates.join(", ")}; run scripts/build --wasm first`);
+  process.exit(1);
+}
+
+const dist = join(here, "dist");
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(dist);
+
+const wasmFiles = ["kvlite-st.js", "kvlite-st.wasm", "kvlite-mt.js", "kvlite-mt.wasm", "kvlite-mt.worker.js"];
+for (const f of wasmFiles) {
+  if (!existsSync(join(wasmDir, f))) {
+    console.error(`build.mjs: ${f} missing in ${wasmDir}`);
+    process.exit(1);
+  }
+  copyFileSync(join(wasmDir, f), join(dist, f));
+}
+
+const common = { bundle: true, format: "esm", target: "es2022", sourcemap: false, logLevel: "warning" };
+await build({ ...common, entryPoints: ["src/index.ts", "src/worker.ts"], outdir: dist, platform: "browser" });
+await build({ ...common, entryPoints: ["src/node.ts", "src/worker-node.ts"], outdir: dist, platform: "node" });
+
+execFileSync(join(here, "node_modules/.bin/tsc"), ["-p", join(here, "tsconfig.json")], { stdio: "inherit" });
+console.log(`build.mjs: dist/ built from ${wasmDir}`);

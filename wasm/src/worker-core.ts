@@ -1,0 +1,361 @@
+// The worker's side: owns the wasm engine, answers the Engine's requests one
+// at a time, and streams tokens. Platform differences (how the module is
+// instantiated, how to yield, whether synchronous file reads exist) come in
+// through `Platform`, so the browser worker and the Node test worker share
+// every line of protocol and engine handling.
+import { detectChatFamily } from "./chat.js";
+import { CANCEL_SLOT, PIECES_AHEAD, type ModelSource, type Reply, type Request, type SamplingOptions } from "./protocol.js";
+import type { EngineStats, Flavour, KvOptions, ModelInfo } from "./types.js";
+
+/** The Emscripten module built from wasm/bindings.cpp. */
+export interface WasmModule {
+  Engine: new () => WasmEngine;
+  heapInUse(): number;
+}
+
+interface WasmEngine {
+  load(source: number, size: number, name: string, maxWeightBytes: number): string;
+  unload(): void;
+  loaded(): boolean;
+  configure(
+    nCtx: number, threads: number, kType: string, vType: string, window: number, sinks: number,
+    eviction: string, budget: number, pyramid: string, sliding: boolean, attentionStats: boolean, maxKvBytes: number,
+  ): string;
+  start(
+    prompt: string, maxTokens: number, temperature: number, topK: number, topP: number, minP: number,
+    repeatPenalty: number, repeatLastN: number, seed: number,
+  ): string;
+  step(): string;
+  reset(): void;
+  tokenize(text: string): string;
+  info(): string;
+  stats(): string;
+}
+
+/** What bindings.cpp calls back into (Module.kvliteHost). */
+export interface Host {
+  read(source: number, offset: number, heap: Uint8Array, dst: number, n: number): string;
+  progress(done: number, total: number): boolean;
+}
+
+export interface Platform {
+  createModule(flavour: Flavour, host: Host): Promise<WasmModule>;
+  yieldToEventLoop(): Promise<void>;
+  post(reply: Reply): void;
+  onMessage(handler: (request: Request) => void): void;
+}
+
+/** Reads byte ranges of a model synchronously (the core's loader pulls). */
+interface Reader {
+  size: number;
+  readInto(offset: number, heap: Uint8Array, dst: number, n: number): void;
+}
+
+// wasm32 with -sMAXIMUM_MEMORY=4GB; what the loader may still claim is this
+// minus what malloc holds, minus room for the stack, static data and scratch.
+const MAX_HEAP = 4 * 1024 ** 3;
+const HEAP_RESERVE = 64 * 1024 ** 2;
+// Largest slice held in JS at once while copying a File or URL into wasm memory.
+const CHUNK = 64 * 1024 ** 2;
+
+class WorkerError extends Error {
+  constructor(message: string, readonly code: string, readonly bytesNeeded?: number) {
+    super(message);
+  }
+}
+
+function bufferReader(buffer: ArrayBuffer): Reader {
+  const bytes = new Uint8Array(buffer);
+  return {
+    size: bytes.byteLength,
+    readInto(offset, heap, dst, n) {
+      heap.set(bytes.subarray(offset, offset + n), dst);
+    },
+  };
+}
+
+// FileReaderSync exists only in workers: slices are read synchronously, one
+// chunk at a time, straight into the tensor's allocation.
+function blobReader(blob: Blob): Reader {
+  const reader = new FileReaderSync();
+  return {
+    size: blob.size,
+    readInto(offset, heap, dst, n) {
+      for (let done = 0; done < n; ) {
+        const len = Math.min(CHUNK, n - done);
+        const chunk = reader.readAsArrayBuffer(blob.slice(offset + done, offset + done + len));
+        if (chunk.byteLength !== len) throw new Error(`short read: ${chunk.byteLength} of ${len} bytes`);
+        heap.set(new Uint8Array(chunk), dst + done);
+        done += len;
+      }
+    },
+  };
+}
+
+// A server that answers Range requests lets the loader pull each tensor with
+// a synchronous XHR (allowed in workers), so nothing but one chunk is in JS.
+function rangeReader(url: string, size: number): Reader {
+  return {
+    size,
+    readInto(offset, heap, dst, n) {
+      for (let done = 0; done < n; ) {
+        const len = Math.min(CHUNK, n - done);
+        const xhr = new XMLHttpRequest();
+        xhr.open("GET", url, false);
+        xhr.responseType = "arraybuffer";
+        xhr.setRequestHeader("Range", `bytes=${offset + done}-${offset + done + len - 1}`);
+        xhr.send();
+        const body = xhr.response as ArrayBuffer | null;
+        if (xhr.status !== 206 || !body || body.byteLength !== len) {
+          throw new Error(`range request for ${len} bytes at ${offset + done} answered ${xhr.status}`);
+        }
+        heap.set(new Uint8Array(body), dst + done);
+        done += len;
+      }
+    },
+  };
+}
+
+function classifyLoadError(message: string): WorkerError {
+  const tooLarge = /model needs (\d+) bytes/.exec(message);
+  if (tooLarge) return new WorkerError(message, "too-large", Number(tooLarge[1]));
+  if (/cancelled/.test(message)) return new WorkerError(message, "aborted");
+  return new WorkerError(message, "bad-model");
+}
+
+const DEFAULT_KV: Required<KvOptions> = {
+  kType: "f32", vType: "f32", window: 128, sinks: 4, eviction: "none", budget: 0, pyramid: "none",
+  sliding: false, attentionStats: false,
+};
+
+export function serve(platform: Platform): void {
+  let module: WasmModule | null = null;
+  let engine: WasmEngine | null = null;
+  let flavour: Flavour = "st";
+  let threads = 1;
+  let cancelFlag: Int32Array | null = null;
+  let contextLength = 0;
+  let kv: Required<KvOptions> = DEFAULT_KV;
+  let info: ModelInfo | null = null;
+  let lastCancelled = false;
+
+  const readers = new Map<number, Reader>();
+  const cancelled = new Set<number>();
+  // Flow control of the running generation: pieces the consumer took, and a
+  // waiter woken by the next credit or cancel message.
+  let taken = 0;
+  let wakeGenerator: (() => void) | null = null;
+  let nextReader = 1;
+  let progressRequest = 0;
+  let lastProgress = 0;
+
+  const isCancelled = (id: number) =>
+    cancelled.has(id) || (cancelFlag !== null && Atomics.load(cancelFlag, CANCEL_SLOT) === id);
+
+  const host: Host = {
+    read(source, offset, heap, dst, n) {
+      const reader = readers.get(source);
+      if (!reader) return "the model source is gone";
+      try {
+        reader.readInto(offset, heap, dst, n);
+        return "";
+      } catch (e) {
+        return e instanceof Error ? e.message : String(e);
+      }
+    },
+    progress(done, total) {
+      // Tensors can be a few KB: post at most every 1% so messages stay few.
+      if (progressRequest && (done - lastProgress >= total / 100 || done === total)) {
+        lastProgress = done;
+        platform.post({ id: progressRequest, type: "progress", phase: "weights", loaded: done, total });
+      }
+      return !isCancelled(progressRequest);
+    },
+  };
+
+  const need = (): WasmEngine => {
+    if (!engine) throw new WorkerError("the engine is not initialised", "internal");
+    return engine;
+  };
+  const needModel = (): WasmEngine => {
+    const e = need();
+    if (!e.loaded()) throw new WorkerError("no model is loaded: call load() first", "no-model");
+    return e;
+  };
+
+  async function openSource(id: number, source: ModelSource, wantsProgress: boolean): Promise<Reader> {
+    if (source.kind === "buffer") return bufferReader(source.buffer);
+    if (source.kind === "blob") {
+      if (typeof FileReaderSync !== "undefined") return blobReader(source.blob);
+      return bufferReader(await source.blob.arrayBuffer());  // Node: no synchronous Blob reads
+    }
+    if (typeof XMLHttpRequest !== "undefined") {
+      const probe = await fetch(source.url, { headers: { Range: "bytes=0-0" } });
+      const range = /\/(\d+)$/.exec(probe.headers.get("Content-Range") ?? "");
+      await probe.body?.cancel();
+      if (probe.status === 206 && range) return rangeReader(source.url, Number(range[1]));
+    }
+    // No Range support: stream the body into a list of chunks (no single
+    // growing buffer), then read it like a File.
+    const response = await fetch(source.url);
+    if (!response.ok || !response.body) throw new WorkerError(`fetching ${source.url}: HTTP ${response.status}`, "bad-model");
+    const total = Number(response.headers.get("Content-Length") ?? 0);
+    const chunks: Uint8Array<ArrayBuffer>[] = [];
+    let loaded = 0;
+    const body = response.body.getReader();
+    for (;;) {
+      const { done, value } = await body.read();
+      if (done) break;
+      chunks.push(value as Uint8Array<ArrayBuffer>);
+      loaded += value.byteLength;
+      if (wantsProgress) platform.post({ id, type: "progress", phase: "download", loaded, total: total || loaded });
+      if (isCancelled(id)) {
+        await body.cancel();
+        throw new WorkerError("model load cancelled", "aborted");
+      }
+    }
+    const blob = new Blob(chunks);
+    chunks.length = 0;
+    if (typeof FileReaderSync !== "undefined") return blobReader(blob);
+    return bufferReader(await blob.arrayBuffer());
+  }
+
+  function configure(kvOptions: Required<KvOptions>): void {
+    const e = needModel();
+    const maxKv = MAX_HEAP - module!.heapInUse() - HEAP_RESERVE;
+    const k = kvOptions;
+    const err = e.configure(contextLength, threads, k.kType, k.vType, k.window, k.sinks, k.eviction, k.budget,
+      k.pyramid, k.sliding, k.attentionStats, maxKv);
+    if (err) throw new WorkerError(err, "bad-argument");
+    kv = kvOptions;
+  }
+
+  async function load(req: Extract<Request, { type: "load" }>): Promise<ModelInfo> {
+    const e = need();
+    e.unload();
+    info = null;
+    const reader = await openSource(req.id, req.source, req.wantsProgress);
+    const readerId = nextReader++;
+    readers.set(readerId, reader);
+    progressRequest = req.wantsProgress || cancelFlag ? req.id : 0;
+    lastProgress = 0;
+    try {
+      const maxWeights = req.maxWeightBytes > 0 ? req.maxWeightBytes : MAX_HEAP - module!.heapInUse() - HEAP_RESERVE;
+      const err = e.load(readerId, reader.size, req.source.name, Math.max(1, maxWeights));
+      if (err) throw classifyLoadError(err);
+    } finally {
+      readers.delete(readerId);
+      progressRequest = 0;
+    }
+    // A cancel that arrived while the load ran synchronously (no shared flag).
+    if (isCancelled(req.id)) {
+      e.unload();
+      throw new WorkerError("model load cancelled", "aborted");
+    }
+    contextLength = req.contextLength;
+    try {
+      configure(DEFAULT_KV);
+    } catch (err) {
+      e.unload();
+      throw err;
+    }
+    const parsed = JSON.parse(e.info()) as Omit<ModelInfo, "chatTemplate">;
+    info = { ...parsed, chatTemplate: detectChatFamily(parsed.metadata["tokenizer.chat_template"]) };
+    return info;
+  }
+
+  async function generate(req: Extract<Request, { type: "generate" }>): Promise<EngineStats> {
+    const e = needModel();
+    if (req.kv) {
+      const wanted = { ...DEFAULT_KV, ...req.kv };
+      if (JSON.stringify(wanted) !== JSON.stringify(kv)) configure(wanted);
+    }
+    const s: SamplingOptions = req.sampling;
+    lastCancelled = false;
+    taken = 0;
+    let posted = 0;
+    const err = e.start(req.prompt, s.maxTokens ?? 256, s.temperature ?? 0.8, s.topK ?? 40, s.topP ?? 0.95,
+      s.minP ?? 0.05, s.repeatPenalty ?? 1, s.repeatLastN ?? 64, s.seed ?? 24301);
+    if (err) throw new WorkerError(err, "bad-argument");
+    for (;;) {
+      // Back to the event loop so a "cancel" message is seen before the next token.
+      await platform.yieldToEventLoop();
+      while (posted - taken >= PIECES_AHEAD && !isCancelled(req.id)) {
+        await new Promise<void>((resolve) => (wakeGenerator = resolve));
+      }
+      if (isCancelled(req.id)) {
+        lastCancelled = true;
+        break;
+      }
+      const step = JSON.parse(e.step()) as { piece?: string; done?: boolean; error?: string };
+      if (step.error) throw new WorkerError(step.error, "internal");
+      if (step.piece) {
+        platform.post({ id: req.id, type: "piece", text: step.piece });
+        posted++;
+      }
+      if (step.done) break;
+    }
+    return stats();
+  }
+
+  function stats(): EngineStats {
+    const raw = engine ? JSON.parse(engine.stats()) : {};
+    if (raw.generation) raw.generation.cancelled = lastCancelled;
+    return { flavour, threads, ...raw };
+  }
+
+  async function handle(req: Request): Promise<unknown> {
+    switch (req.type) {
+      case "init": {
+        flavour = req.flavour;
+        threads = req.flavour === "mt" ? Math.max(1, req.threads) : 1;
+        cancelFlag = req.cancelFlag;
+        module = await platform.createModule(flavour, host);
+        engine = new module.Engine();
+        return { flavour, threads };
+      }
+      case "load":
+        return load(req);
+      case "generate":
+        return generate(req);
+      case "stats":
+        return stats();
+      case "reset":
+        needModel().reset();
+        return null;
+      case "unload":
+        need().unload();
+        info = null;
+        return null;
+      case "tokenize":
+        return JSON.parse(needModel().tokenize(req.text));
+      case "cancel":
+      case "credit":
+        return null;
+    }
+  }
+
+  // Requests run one after another; only "cancel" jumps the queue.
+  let queue: Promise<void> = Promise.resolve();
+  platform.onMessage((req) => {
+    if (req.type === "cancel" || req.type === "credit") {
+      if (req.type === "cancel") cancelled.add(req.target);
+      else taken = Math.max(taken, req.taken);
+      wakeGenerator?.();
+      wakeGenerator = null;
+      return;
+    }
+    queue = queue.then(async () => {
+      try {
+        if (isCancelled(req.id)) throw new WorkerError("cancelled before it started", "aborted");
+        const value = await handle(req);
+        platform.post({ id: req.id, type: "done", value });
+      } catch (e) {
+        const err = e instanceof WorkerError ? e : new WorkerError(e instanceof Error ? e.message : String(e), "internal");
+        platform.post({ id: req.id, type: "error", message: err.message, code: err.code, bytesNeeded: err.bytesNeeded });
+      } finally {
+        cancelled.delete(req.id);
+      }
+    });
+  });
+}

@@ -1,0 +1,58 @@
+// The browser worker: instantiates the chosen build and serves the Engine.
+// The URLs are written as `new URL("./file", import.meta.url)` literals so
+// bundlers (Vite, webpack) see and ship the glue, the .wasm and the pthread
+// worker next to this file. The glue is imported at run time, not bundled:
+// the threaded build's workers import the glue by its own URL.
+import { serve, type WasmModule } from "./worker-core.js";
+import type { Reply, Request } from "./protocol.js";
+
+const files = {
+  st: { glue: new URL("./kvlite-st.js", import.meta.url), wasm: new URL("./kvlite-st.wasm", import.meta.url) },
+  mt: { glue: new URL("./kvlite-mt.js", import.meta.url), wasm: new URL("./kvlite-mt.wasm", import.meta.url) },
+};
+const pthreadWorker = new URL("./kvlite-mt.worker.js", import.meta.url);
+
+// Bundlers may inline the small pthread script as a data: URL (Vite does under
+// 4 KB), but a worker from a data: URL has an opaque origin and cannot import
+// the glue or share memory. A blob: URL keeps this worker's origin.
+let pthreadScript: string | null = null;
+function sameOriginUrl(url: URL): string {
+  if (url.protocol !== "data:") return url.href;
+  if (pthreadScript) return pthreadScript;
+  const comma = url.href.indexOf(",");
+  const meta = url.href.slice(5, comma);
+  const body = url.href.slice(comma + 1);
+  const text = meta.endsWith(";base64") ? atob(body) : decodeURIComponent(body);
+  pthreadScript = URL.createObjectURL(new Blob([text], { type: "text/javascript" }));
+  return pthreadScript;
+}
+
+const scope = self as unknown as {
+  postMessage(message: Reply): void;
+  addEventListener(type: "message", listener: (event: MessageEvent<Request>) => void): void;
+};
+
+// A MessageChannel round trip is a task without setTimeout's 4 ms clamp.
+const channel = new MessageChannel();
+const waiting: (() => void)[] = [];
+channel.port1.onmessage = () => waiting.shift()?.();
+
+serve({
+  async createModule(flavour, host) {
+    const f = files[flavour];
+    const factory = (await import(/* @vite-ignore */ f.glue.href)).default as (m: object) => Promise<WasmModule>;
+    return factory({
+      kvliteHost: host,
+      mainScriptUrlOrBlob: f.glue.href,
+      locateFile: (path: string) =>
+        path.endsWith(".wasm") ? f.wasm.href : path.endsWith(".worker.js") ? sameOriginUrl(pthreadWorker) : path,
+    });
+  },
+  yieldToEventLoop: () =>
+    new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      channel.port2.postMessage(0);
+    }),
+  post: (reply) => scope.postMessage(reply),
+  onMessage: (handler) => scope.addEventListener("message", (event) => handler(event.data)),
+});
