@@ -29,7 +29,7 @@ void print_usage() {
                "usage:\n"
                "  kvlite generate   -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
                "                    [--repeat-penalty R] [--seed S] [-c CTX] [-t THREADS] [KV flags]\n"
-               "  kvlite perplexity -m MODEL -f TEXTFILE [-c CTX] [KV flags]\n"
+               "  kvlite perplexity -m MODEL -f TEXTFILE [-c CTX] [-t THREADS] [KV flags]\n"
                "  KV flags: --kv-k TYPE --kv-v TYPE (f32 f16 q8 q4 q3 q2 q4_0 q4t q4c q4h) --kv-window W\n"
                "            --kv-sinks S --evict h2o|h2o-mean --kv-budget TOKENS --pyramid | --pyramid-entropy\n"
                "            --kv-sliding --kv-stats\n"
@@ -140,6 +140,7 @@ int cmd_generate(Args& args) {
 
 int cmd_perplexity(Args& args) {
   const int64_t ctx = args.integer("--ctx-size", 512);
+  const int64_t threads = args.integer("--threads", 1);
   if (args.error()) return fail(*args.error());
   if (!args.has("--file")) return fail("missing -f TEXTFILE");
   std::ifstream in(args.get("--file"), std::ios::binary);
@@ -164,7 +165,7 @@ int cmd_perplexity(Args& args) {
       logprobs.active() ? std::function<void(std::span<const float>, int32_t)>(
                               [&](std::span<const float> lg, int32_t next) { logprobs.add(lg, next); })
                         : nullptr,
-      &stats);
+      &stats, int32_t(threads));
   if (tty) std::fprintf(stderr, "\n");
   if (!result) return fail(result.message());
   const PerplexityResult& r = result.value();
@@ -219,7 +220,8 @@ std::vector<Command> commands() {
                       {"--top-p", ""}, {"--min-p", ""}, {"--repeat-penalty", ""}, {"--seed", ""},
                       {"--ctx-size", "-c"}, {"--threads", "-t"}})},
       {"perplexity", cmd_perplexity,
-       with_kv_flags({kModel, {"--file", "-f"}, {"--ctx-size", "-c"}, {"--dump-logprobs", ""}, {"--kl-base", ""}})},
+       with_kv_flags({kModel, {"--file", "-f"}, {"--ctx-size", "-c"}, {"--dump-logprobs", ""}, {"--kl-base", ""},
+                      {"--threads", "-t"}})},
       {"tokenize", cmd_tokenize, {kModel, {"--prompt", "-p"}}},
       {"info", cmd_info, {kModel}},
   };

@@ -29,7 +29,7 @@ Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::str
 Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::string_view text, int32_t n_ctx,
                                     const KvConfig& kv, const std::function<bool(int32_t, int32_t)>& on_chunk,
                                     const std::function<void(std::span<const float>, int32_t)>& on_scored,
-                                    KvStats* stats_out) {
+                                    KvStats* stats_out, int32_t threads) {
   if (!model) return Status::Error("no model loaded");
   if (n_ctx < 4) return Status::Error("perplexity context must be at least 4 tokens, got " + std::to_string(n_ctx));
   if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
@@ -42,6 +42,7 @@ Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::str
   SessionParams sp;
   sp.n_ctx = n_ctx;
   sp.kv = kv;
+  sp.threads = threads;
   auto session = Session::create(model, sp);
   if (!session) return session.status();
   Session& s = *session.value();

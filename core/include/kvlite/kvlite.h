@@ -217,11 +217,12 @@ Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::str
 // cache runs token by token, as generation does. on_scored receives the
 // logits of every scored position and the token that follows it.
 // stats_out, when given, gets the cache's statistics at the end of the last chunk.
+// threads: as SessionParams::threads (the result does not depend on it).
 Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::string_view text, int32_t n_ctx,
                                     const KvConfig& kv,
                                     const std::function<bool(int32_t done, int32_t total)>& on_chunk,
                                     const std::function<void(std::span<const float> logits, int32_t next)>& on_scored,
-                                    KvStats* stats_out = nullptr);
+                                    KvStats* stats_out = nullptr, int32_t threads = 1);
 
 // ---- Random-weight models of any shape, for tests and benchmarks ---------------
 

@@ -69,6 +69,9 @@ KVLITE_AVX2 float vec_dot_q8_0(int64_t n, const void* weights, const void* activ
   __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
+    // About 1 KiB ahead: the next row's first lines arrive while this row is
+    // still being summed (rows are contiguous), keeping the stream busy.
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + 1024, _MM_HINT_T0);
     acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(&w[i].d) * f16(&a[i].d)), block_dot_q8(w[i], a[i]), acc0);
     acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(&w[i + 1].d) * f16(&a[i + 1].d)), block_dot_q8(w[i + 1], a[i + 1]),
                            acc1);
