@@ -2,20 +2,20 @@
 // esbuild, emits .d.ts with tsc, and copies the Emscripten outputs (glue,
 // .wasm, pthread worker) from the CMake build next to them, since the worker
 // finds them by `new URL("./file", import.meta.url)`.
-// Usage: node build.mjs [WASM_DIR]  (default: the first of ../build/wasm/wasm,
-// ../build/web/wasm that holds kvlite-st.wasm; or $KVLITE_WASM_DIR)
+// Usage: node build.mjs [WASM_DIR]  (default: $KVLITE_WASM_DIR, else the newer
+// of ../build/wasm/wasm (scripts/build --wasm) and ../build/web/wasm)
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { build } from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const candidates = [process.argv[2], process.env.KVLITE_WASM_DIR, "../build/wasm/wasm", "../build/web/wasm"]
-  .filter(Boolean)
-  .map((d) => join(here, d));
-const wasmDir = candidates.find((d) => existsSync(join(d, "kvlite-st.wasm")));
+const given = process.argv[2] ?? process.env.KVLITE_WASM_DIR;
+const candidates = (given ? [given] : ["../build/wasm/wasm", "../build/web/wasm"]).map((d) => join(here, d));
+const built = (d) => (existsSync(join(d, "kvlite-st.wasm")) ? statSync(join(d, "kvlite-st.wasm")).mtimeMs : 0);
+const wasmDir = candidates.filter(built).sort((a, b) => built(b) - built(a))[0];
 if (!wasmDir) {
   console.error(`build.mjs: no kvlite-st.wasm in ${candidates.join(", ")}; run scripts/build --wasm first`);
   process.exit(1);
