@@ -167,7 +167,11 @@ export class EngineCore {
     yield* this.generate(formatChat(this.#info.chatTemplate, messages), options);
   }
 
-  /** Speed, memory and KV-cache figures (see EngineStats). */
+  /**
+   * Speed, memory and KV-cache figures (see EngineStats). Answered at once,
+   * also while a generation runs (as of the tokens evaluated so far), so a
+   * page can follow the cache live.
+   */
   async stats(): Promise<EngineStats> {
     return (await this.#request({ type: "stats" })) as EngineStats;
   }

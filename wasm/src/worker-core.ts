@@ -335,9 +335,16 @@ export function serve(platform: Platform): void {
     }
   }
 
-  // Requests run one after another; only "cancel" jumps the queue.
+  // Requests run one after another; "cancel" and "stats" jump the queue.
   let queue: Promise<void> = Promise.resolve();
   platform.onMessage((req) => {
+    // Stats are read between tokens of a running generation (no engine call
+    // is in progress when a message is handled), so a page can chart the
+    // cache live instead of waiting for the generation to finish.
+    if (req.type === "stats") {
+      platform.post({ id: req.id, type: "done", value: stats() });
+      return;
+    }
     if (req.type === "cancel" || req.type === "credit") {
       if (req.type === "cancel") cancelled.add(req.target);
       else taken = Math.max(taken, req.taken);
