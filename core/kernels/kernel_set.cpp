@@ -35,6 +35,8 @@ std::vector<const KernelSet*> build_available() {
   sets.push_back(&simd128);
 #endif
 #if defined(__x86_64__)
+  static const KernelSet sse2 = make_sse2_kernels(scalar);
+  sets.push_back(&sse2);
   if (cpu_has_avx2_fma()) {
     static const KernelSet avx2 = make_avx2_kernels(scalar);
     sets.push_back(&avx2);

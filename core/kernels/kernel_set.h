@@ -6,8 +6,9 @@
 // Sets: "scalar" (the type table's reference kernels and ops_scalar.cpp; every
 // other set is tested against it), "simd128" (WebAssembly SIMD128, chosen at
 // compile time: a wasm module built with -msimd128 only loads where SIMD128
-// runs) and "avx2" (x86-64 AVX2+FMA, chosen at run time from CPUID so one
-// binary runs on any x86-64). A SIMD set leaves an entry at the scalar kernel
+// runs), "sse2" (the x86-64 baseline, for CPUs without AVX2) and "avx2"
+// (x86-64 AVX2+FMA, chosen at run time from CPUID so one binary runs on any
+// x86-64). A SIMD set leaves an entry at the scalar kernel
 // where it has nothing faster.
 #pragma once
 
@@ -64,6 +65,7 @@ void use_kernels(const KernelSet& set);
 // Filled in by each instruction set's files; they copy `base` and override
 // what they implement.
 KernelSet make_simd128_kernels(const KernelSet& base);
+KernelSet make_sse2_kernels(const KernelSet& base);
 KernelSet make_avx2_kernels(const KernelSet& base);
 bool cpu_has_avx2_fma();
 
