@@ -16,7 +16,9 @@ bool is_plain(const KvConfig& c) {
   return c.k_type == KvType::F32 && c.v_type == KvType::F32 && c.eviction == KvEviction::None && !c.sliding;
 }
 
+// The transform a format applies at this head dimension.
 KvTransform usable(KvTransform t, int32_t head_dim) {
+  if (t == KvTransform::HadamardSmallBlocks) t = head_dim < 16 ? KvTransform::Hadamard : KvTransform::None;
   return t == KvTransform::Hadamard && !is_power_of_two(head_dim) ? KvTransform::None : t;
 }
 

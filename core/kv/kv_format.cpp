@@ -1,5 +1,5 @@
 // The KV format table and its codecs. Every quantized format of ours stores
-// a head vector as [one scale byte per block][the d codes, bit-packed]; the
+// a head vector as [one scale per block][the d codes, bit-packed]; the
 // llama.cpp-style q4_0 row keeps llama.cpp's own block layout as a baseline.
 #include "kv/kv_format.h"
 
@@ -12,19 +12,29 @@ namespace kvlite {
 
 namespace {
 
-// ---- Scales: one byte, logarithmic ---------------------------------------
-// scale = 2^((code - 192) / 8), code 0 means an all-zero block. Steps of 9%
-// would cost accuracy if the code were simply rounded, so the encoder tries
-// neighbouring codes and keeps the one with the least squared error: with
-// blocks of 8 (head dim 8) a one-byte scale is what keeps 4-bit vectors at
-// 5 bits per value, 6.4x smaller than FP32.
+// ---- Scales ----------------------------------------------------------------------
+// Blocks of 16 or more values carry an fp16 scale (as llama.cpp's blocks do).
+// Smaller blocks (head dim 8) carry one byte, scale = 2^((code - 192) / 8),
+// code 0 meaning an all-zero block: with fp16 a 4-bit vector of 8 would take
+// 6 bits per value, the byte keeps it at 5 (6.4x smaller than FP32). Steps
+// of 9% would cost accuracy if the code were simply rounded, so the encoder
+// tries neighbouring scales and keeps the least squared error.
 constexpr int32_t kScaleBias = 192;
 
-float scale_of(uint8_t code) { return code == 0 ? 0.0f : std::exp2(float(int32_t(code) - kScaleBias) * 0.125f); }
+int32_t scale_bytes(int32_t block) { return block >= 16 ? 2 : 1; }
+
+float byte_scale(uint8_t code) { return code == 0 ? 0.0f : std::exp2(float(int32_t(code) - kScaleBias) * 0.125f); }
 
 int32_t nearest_scale_code(float scale) {
   const int32_t c = int32_t(std::lround(8.0f * std::log2(scale))) + kScaleBias;
   return c < 1 ? 1 : (c > 255 ? 255 : c);
+}
+
+float read_scale(const uint8_t* p, int32_t block) {
+  if (block < 16) return byte_scale(p[0]);
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_f32(h);
 }
 
 // ---- Bit packing: codes of `bits` bits, least significant first ---------------
@@ -46,20 +56,23 @@ uint32_t unpack_code(const uint8_t* src, int32_t i, int32_t bits) {
 }
 
 // ---- Uniform quantizer with one scale per block --------------------------------
-// Up to 4 bits the levels are mid-rise, (code - (2^b - 1) / 2) * scale: symmetric
-// with no wasted level (2 bits give +-0.5 and +-1.5 steps rather than -2..1).
-// 8 bits are mid-tread, -127..127, so zero stays exact.
+// Blocks with an fp16 scale use llama.cpp's trick: levels -2^(b-1) .. 2^(b-1)-1
+// and a signed scale that puts the block's largest-magnitude value on the
+// longer side, exactly (heavy-tailed keys keep their outlier). One-byte
+// scales are positive, so those blocks use symmetric mid-rise levels,
+// (code - (2^b - 1) / 2) * scale: 2 bits give +-0.5 and +-1.5 steps.
 struct Levels {
   int32_t bits;
   float offset;  // code - offset = level
   int32_t max_code;
-  float top() const { return float(max_code) - offset; }  // largest level
+  bool signed_scale;
+  float top() const { return signed_scale ? -offset : float(max_code) - offset; }  // level the largest value aims at
 };
 
-Levels levels_for(int32_t bits) {
-  if (bits == 8) return {8, 127.0f, 254};
+Levels levels_for(int32_t bits, int32_t block) {
   const int32_t n = 1 << bits;
-  return {bits, float(n - 1) * 0.5f, n - 1};
+  if (scale_bytes(block) == 2) return {bits, float(n / 2), n - 1, true};
+  return {bits, float(n - 1) * 0.5f, n - 1, false};
 }
 
 uint8_t code_for(float x, float inv_scale, const Levels& lv) {
@@ -79,55 +92,75 @@ float block_error(const float* x, int32_t n, float scale, const Levels& lv) {
   return err;
 }
 
-// Chooses the scale code of one block: the nearest code to amax / top and
-// three smaller ones (clipping the largest value a little can lower the error).
-uint8_t choose_scale(const float* x, int32_t n, const Levels& lv) {
+// Chooses and writes the scale of one block (returns it as stored): the
+// nearest to amax / top and a few smaller ones (clipping the largest value a
+// little can lower the error), keeping the least squared error.
+float choose_scale(const float* x, int32_t n, int32_t block, const Levels& lv, uint8_t* dst) {
   float amax = 0;
   for (int32_t i = 0; i < n; ++i) amax = std::fabs(x[i]) > amax ? std::fabs(x[i]) : amax;
-  if (!(amax > 0.0f) || !std::isfinite(amax)) return 0;
-  const int32_t c0 = nearest_scale_code(amax / lv.top());
-  int32_t best = c0;
-  float best_err = block_error(x, n, scale_of(uint8_t(c0)), lv);
-  for (int32_t c = c0 - 3; c <= c0 + 1; ++c) {
-    if (c < 1 || c > 255 || c == c0) continue;
-    const float e = block_error(x, n, scale_of(uint8_t(c)), lv);
-    if (e < best_err) best_err = e, best = c;
+  if (!(amax > 0.0f) || !std::isfinite(amax)) {
+    std::memset(dst, 0, size_t(scale_bytes(block)));
+    return 0.0f;
   }
-  return uint8_t(best);
+  float max = 0;  // the signed value of largest magnitude
+  for (int32_t i = 0; i < n; ++i) max = std::fabs(x[i]) == amax ? x[i] : max;
+  float best = 0, best_err = 0;
+  uint16_t best_half = 0;
+  int32_t best_code = 0;
+  const int32_t c0 = nearest_scale_code(amax / lv.top());
+  for (int32_t k = 0; k < 5; ++k) {
+    float s;
+    uint16_t half = 0;
+    int32_t code = 0;
+    if (block < 16) {
+      code = c0 + 1 - k;
+      if (code < 1 || code > 255) continue;
+      s = byte_scale(uint8_t(code));
+    } else {
+      half = f32_to_fp16(max / lv.top() * (1.0f - 0.04f * float(k)));
+      s = fp16_to_f32(half);
+      if (s == 0.0f || !std::isfinite(s)) continue;
+    }
+    const float e = block_error(x, n, s, lv);
+    if (best == 0 || e < best_err) best = s, best_err = e, best_half = half, best_code = code;
+  }
+  if (block < 16) dst[0] = uint8_t(best_code);
+  else std::memcpy(dst, &best_half, 2);
+  return best;
 }
 
+// Layout of a head vector: the blocks' scales, then the d codes bit-packed.
 template <int32_t Bits>
 size_t quant_bytes(int32_t d) {
   const int32_t b = kv_block_size(d);
-  return size_t((d + b - 1) / b) + size_t((d * Bits + 7) / 8);
+  return size_t((d + b - 1) / b * scale_bytes(b)) + size_t((d * Bits + 7) / 8);
 }
 
 template <int32_t Bits>
 void quant_encode(const float* x, int32_t d, uint8_t* dst) {
-  const Levels lv = levels_for(Bits);
-  const int32_t b = kv_block_size(d), nb = (d + b - 1) / b;
+  const int32_t b = kv_block_size(d), nb = (d + b - 1) / b, sb = scale_bytes(b);
+  const Levels lv = levels_for(Bits, b);
   uint8_t codes[kKvMaxHeadDim];
   for (int32_t blk = 0; blk < nb; ++blk) {
     const int32_t n = blk == nb - 1 ? d - blk * b : b;
-    const uint8_t sc = choose_scale(x + blk * b, n, lv);
-    dst[blk] = sc;
-    const float inv = sc ? 1.0f / scale_of(sc) : 0.0f;
-    for (int32_t i = 0; i < n; ++i) codes[blk * b + i] = sc ? code_for(x[blk * b + i], inv, lv) : uint8_t(lv.offset + 0.5f);
+    const float s = choose_scale(x + blk * b, n, b, lv, dst + blk * sb);
+    const float inv = s != 0.0f ? 1.0f / s : 0.0f;
+    for (int32_t i = 0; i < n; ++i) codes[blk * b + i] = code_for(x[blk * b + i], inv, lv);
   }
   if (Bits == 8) {
-    for (int32_t i = 0; i < d; ++i) dst[nb + i] = codes[i];
+    for (int32_t i = 0; i < d; ++i) dst[nb * sb + i] = codes[i];
   } else {
-    pack_codes(codes, d, Bits, dst + nb);
+    pack_codes(codes, d, Bits, dst + nb * sb);
   }
 }
 
 template <int32_t Bits>
 void quant_decode(const uint8_t* src, int32_t d, float* out) {
-  const Levels lv = levels_for(Bits);
-  const int32_t b = kv_block_size(d), nb = (d + b - 1) / b;
-  const uint8_t* codes = src + nb;
+  const int32_t b = kv_block_size(d), nb = (d + b - 1) / b, sb = scale_bytes(b);
+  const Levels lv = levels_for(Bits, b);
+  const uint8_t* codes = src + nb * sb;
   for (int32_t blk = 0; blk < nb; ++blk) {
-    const float s = scale_of(src[blk]);
+    const float s = read_scale(src + blk * sb, b);
     const int32_t n = blk == nb - 1 ? d - blk * b : b;
     for (int32_t i = 0; i < n; ++i) {
       const int32_t j = blk * b + i;
@@ -195,9 +228,9 @@ void q4_0_decode(const uint8_t* src, int32_t d, float* out) {
   }
 }
 
-// Which transform the plain name "q4" (and q8/q3/q2) uses: chosen by
-// measurement, see docs/kv-quality.md.
-constexpr KvTransform kDefaultTransform = KvTransform::Hadamard;
+// Which transform the plain names q8/q4/q3/q2 use: chosen by measurement,
+// see docs/kv-quality.md.
+constexpr KvTransform kDefaultTransform = KvTransform::HadamardSmallBlocks;
 
 const KvFormatTraits kFormats[] = {
     {KvType::F32, "f32", 32, KvTransform::None, f32_bytes, f32_encode, f32_decode},

@@ -100,10 +100,12 @@ std::vector<float> stored(KvType type, const std::vector<float>& x) {
   for (int32_t g = 0; g < kKvHeads; ++g) {
     float v[kDim];
     std::copy_n(x.begin() + g * kDim, kDim, v);
-    if (f.transform == KvTransform::Hadamard) hadamard_rotate(v, kDim);
+    // Head dim 8: the default formats rotate, as q4h does.
+    const bool rotate = f.transform == KvTransform::Hadamard || f.transform == KvTransform::HadamardSmallBlocks;
+    if (rotate) hadamard_rotate(v, kDim);
     f.encode(v, kDim, buf.data());
     f.decode(buf.data(), kDim, v);
-    if (f.transform == KvTransform::Hadamard) hadamard_rotate(v, kDim);
+    if (rotate) hadamard_rotate(v, kDim);
     std::copy_n(v, kDim, out.begin() + g * kDim);
   }
   return out;

@@ -73,7 +73,8 @@ TEST(KvFormat, Q4_0MatchesLlamaCppLayout) {
 }
 
 // Bytes per head vector, every scale included: head dim 8 keeps 4-bit at
-// 5 bits per value (6.4x smaller than FP32), 32 at 4.25 bits.
+// 5 bits per value with a one-byte scale (6.4x smaller than FP32); blocks of
+// 32 carry an fp16 scale, 4.5 bits per value, as llama.cpp's q4_0.
 TEST(KvFormat, VectorBytes) {
   EXPECT_EQ(kv_format(KvType::F32).vector_bytes(8), 32u);
   EXPECT_EQ(kv_format(KvType::F16).vector_bytes(8), 16u);
@@ -81,9 +82,28 @@ TEST(KvFormat, VectorBytes) {
   EXPECT_EQ(kv_format(KvType::Q4).vector_bytes(8), 5u);
   EXPECT_EQ(kv_format(KvType::Q3).vector_bytes(8), 4u);
   EXPECT_EQ(kv_format(KvType::Q2).vector_bytes(8), 3u);
-  EXPECT_EQ(kv_format(KvType::Q4).vector_bytes(32), 17u);
-  EXPECT_EQ(kv_format(KvType::Q4).vector_bytes(128), 68u);
-  EXPECT_EQ(kv_format(KvType::Q3).vector_bytes(40), 2u + 15u);
+  EXPECT_EQ(kv_format(KvType::Q4).vector_bytes(32), 18u);
+  EXPECT_EQ(kv_format(KvType::Q4).vector_bytes(128), 72u);
+  EXPECT_EQ(kv_format(KvType::Q8).vector_bytes(32), 34u);
+  EXPECT_EQ(kv_format(KvType::Q3).vector_bytes(40), 4u + 15u);
+}
+
+// At llama.cpp's own block size and bytes, q4 is at least as accurate as
+// q4_0 on Gaussian and heavy-tailed (Student t, 4 degrees) vectors.
+TEST(KvFormat, Q4BeatsQ4_0AtTheSameBytes) {
+  ASSERT_EQ(kv_format(KvType::Q4).vector_bytes(32), kv_format(KvType::Q4_0).vector_bytes(32));
+  std::mt19937 rng(11);
+  std::student_t_distribution<float> heavy(4.0f);
+  for (bool tails : {false, true}) {
+    double e4 = 0, e40 = 0;
+    for (int it = 0; it < 2000; ++it) {
+      std::vector<float> x = gaussian(32, uint32_t(it) + 100);
+      if (tails) for (float& v : x) v = heavy(rng);
+      const std::vector<float> a = round_trip(KvType::Q4, x), b = round_trip(KvType::Q4_0, x);
+      for (size_t i = 0; i < x.size(); ++i) e4 += (x[i] - a[i]) * (x[i] - a[i]), e40 += (x[i] - b[i]) * (x[i] - b[i]);
+    }
+    EXPECT_LT(e4, e40) << (tails ? "heavy-tailed" : "Gaussian");
+  }
 }
 
 TEST(KvFormat, ZerosNaNAndHugeValuesStayFinite) {
