@@ -90,11 +90,12 @@ class Model {
 // any other choice evaluates tokens one at a time through the compressed cache.
 
 // Storage of keys or values outside the full-precision sinks and window.
-// q8/q4/q3/q2: blocks of min(32, head_dim) values along the head, one byte of
-// scale each; q4 is the best 4-bit option by measurement (docs/kv-quality.md),
-// q4t/q4c/q4h are the measured alternatives (per-token blocks, per-channel
-// scales, Walsh-Hadamard rotation); q4_0 is llama.cpp's KV layout (head_dim
-// must divide by 32), kept as a baseline.
+// q8/q4/q3/q2: blocks of min(32, head_dim) values along the head, one scale
+// each (one byte for blocks under 16 values, else fp16), Walsh-Hadamard
+// rotated where the scale is a byte: the best 4-bit choice by measurement
+// (docs/kv-quality.md). q4t/q4c/q4h are the measured 4-bit key alternatives
+// (no rotation, per-channel scales, rotation always); q4_0 is llama.cpp's KV
+// layout (head_dim must divide by 32), kept as a baseline.
 enum class KvType { F32, F16, Q8, Q4, Q3, Q2, Q4_0, Q4Token, Q4Channel, Q4Hadamard };
 std::string_view kv_type_name(KvType type);                // "q4"
 bool parse_kv_type(std::string_view name, KvType* type);  // false for unknown names
