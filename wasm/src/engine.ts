@@ -84,22 +84,30 @@ export class EngineCore {
   async load(input: ModelInput, options: LoadOptions = {}): Promise<ModelInfo> {
     const { source, transfer } = toSource(input, options.name);
     this.#info = null;
-    const info = (await this.#request(
-      {
-        type: "load",
-        source,
-        contextLength: options.contextLength ?? 0,
-        maxWeightBytes: options.maxWeightBytes ?? 0,
-        wantsProgress: Boolean(options.onProgress),
-      },
-      {
+    const info = (await this.#load(source, transfer, options)) as ModelInfo;
+    this.#info = info;
+    return info;
+  }
+
+  async #load(source: ModelSource, transfer: Transferable[], options: LoadOptions): Promise<unknown> {
+    const request = {
+      type: "load",
+      source,
+      contextLength: options.contextLength ?? 0,
+      maxWeightBytes: options.maxWeightBytes ?? 0,
+      wantsProgress: Boolean(options.onProgress),
+    } as const;
+    try {
+      return await this.#request(request, {
         transfer,
         signal: options.signal,
         progress: (p) => options.onProgress?.({ phase: p.phase, loaded: p.loaded, total: p.total }),
-      },
-    )) as ModelInfo;
-    this.#info = info;
-    return info;
+      });
+    } catch (e) {
+      // An abort that came as the load finished leaves a model the caller gave up on.
+      if (options.signal?.aborted) await this.#request({ type: "unload" }).catch(() => undefined);
+      throw e;
+    }
   }
 
   /**
@@ -220,8 +228,9 @@ export class EngineCore {
       this.#pending.set(id, {
         resolve: (v) => {
           settle();
-          // Finished, but the caller asked to stop: report the abort as fetch does.
-          if (signal?.aborted && body.type === "generate") reject(abortError(signal));
+          // Finished, but the caller asked to stop before it heard so: the
+          // abort wins, as the caller may already have moved on.
+          if (signal?.aborted) reject(abortError(signal));
           else resolve(v);
         },
         reject: (e) => {

@@ -178,3 +178,32 @@ test("KV options rebuild the cache and show in the stats", { skip }, async () =>
   assert.equal(stats.kv.vType, "f16");
   await assert.rejects(collect(engine.generate(PROMPT, { kv: { kType: "q9" } })), (e) => e.code === "bad-argument");
 });
+
+test("aborting a load stops it at the next tensor; the next load works", { skip }, async () => {
+  const controller = new AbortController();
+  await assert.rejects(
+    engine.load(new Uint8Array(modelBytes), { signal: controller.signal, onProgress: () => controller.abort() }),
+    { name: "AbortError" },
+  );
+  assert.equal(engine.model, null);
+  await engine.load(new Uint8Array(modelBytes));
+  const text = (await collect(engine.generate(PROMPT, { maxTokens: 4, temperature: 0 }))).join("");
+  assert.match(text, /^, there/);
+});
+
+test("a URL is fetched (streamed when the server has no Range support)", { skip }, async () => {
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => res.end(req.url === "/model.gguf" ? modelBytes : "missing"));
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const url = `http://127.0.0.1:${server.address().port}/model.gguf`;
+    const phases = new Set();
+    const info = await engine.load(url, { onProgress: (p) => phases.add(p.phase) });
+    assert.equal(info.nLayer, 5);
+    assert.deepEqual([...phases].sort(), ["download", "weights"]);
+    const text = (await collect(engine.generate(PROMPT, { maxTokens: 4, temperature: 0 }))).join("");
+    assert.match(text, /^, there/);
+  } finally {
+    server.close();
+  }
+});
