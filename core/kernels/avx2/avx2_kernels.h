@@ -2,6 +2,7 @@
 // same signature (types/type_kernels.h, kernels/ops.h).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace kvlite::avx2 {
@@ -18,6 +19,10 @@ float vec_dot_q6_k(int64_t n, const void* weights, const void* activations);
 float vec_dot_f32(int64_t n, const void* weights, const void* activations);
 float vec_dot_f16(int64_t n, const void* weights, const void* activations);
 float vec_dot_bf16(int64_t n, const void* weights, const void* activations);
+
+size_t q8_0_act_bytes(int64_t n);
+void copy_q8_0_act(const void* activations, int64_t n, void* prepared);
+void vec_dot_q8_0_2(int64_t n, const void* const* weights, const void* activations, float* out);
 
 void quantize_q8_0(const float* src, void* dst, int64_t n);
 void quantize_q8_1(const float* src, void* dst, int64_t n);
