@@ -130,7 +130,7 @@ function rangeReader(url: string, size: number): Reader {
 }
 
 function classifyLoadError(message: string): WorkerError {
-  const tooLarge = /model needs (\d+) bytes/.exec(message);
+  const tooLarge = /(?:model needs|needs up to) (\d+) bytes/.exec(message);
   if (tooLarge) return new WorkerError(message, "too-large", Number(tooLarge[1]));
   if (/cancelled/.test(message)) return new WorkerError(message, "aborted");
   return new WorkerError(message, "bad-model");
@@ -270,7 +270,8 @@ export function serve(platform: Platform): void {
       configure(DEFAULT_KV);
     } catch (err) {
       e.unload();
-      throw err;
+      // The weights fit but their KV cache does not: too large all the same.
+      throw err instanceof WorkerError ? classifyLoadError(err.message) : err;
     }
     const parsed = JSON.parse(e.info()) as Omit<ModelInfo, "chatTemplate">;
     info = { ...parsed, chatTemplate: detectChatFamily(parsed.metadata["tokenizer.chat_template"]) };
