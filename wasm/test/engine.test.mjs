@@ -207,3 +207,16 @@ test("a URL is fetched (streamed when the server has no Range support)", { skip 
     server.close();
   }
 });
+
+test("chat formats the conversation and streams a reply from a fresh context", { skip }, async () => {
+  const info = await engine.load(new Uint8Array(modelBytes));
+  assert.equal(info.chatTemplate, null, "stories260K has no chat template: a plain transcript is used");
+  const messages = [{ role: "user", content: "Tell me a story." }];
+  const a = (await collect(engine.chat(messages, { maxTokens: 8, temperature: 0 }))).join("");
+  const b = (await collect(engine.chat(messages, { maxTokens: 8, temperature: 0 }))).join("");
+  assert.ok(a.length > 0);
+  assert.equal(a, b, "each chat call starts from a fresh context");
+  const stats = await engine.stats();
+  const prompt = await engine.tokenize("user: Tell me a story.\nassistant:");
+  assert.equal(stats.generation.promptTokens, prompt.length);
+});
