@@ -281,5 +281,19 @@ for (const f of flavours) {
       expectChartMatchesStats(r);
       await shot("stories260K");
     });
+
+    test("a model too large for memory is refused with a message, before it is read", async () => {
+      // ?maxWeightBytes makes the page act like a device with 1 MB to spare.
+      await page.goto(`${server.url}?maxWeightBytes=1000000`);
+      await whenIdle(page);
+      await page.click("#load-default");
+      await whenIdle(page);
+      await expect(page.locator("#error-text")).toContainText("too large");
+      await expect(page.locator("#error-text")).toContainText("bytes for its weights");
+      expect(await page.evaluate(() => window.kvliteDemo.model)).toBeNull();
+      await expect(page.locator("#generate")).toBeDisabled();
+      await expect(page.locator("#load-default")).toBeEnabled();
+      expect(pageErrors).toEqual([]);
+    });
   });
 }

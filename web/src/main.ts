@@ -59,6 +59,16 @@ const ui = {
 
 type Busy = "starting" | "idle" | "loading" | "generating";
 
+// Optional URL parameters: ?threads=N, ?flavour=st|mt to pick the build, and
+// ?maxWeightBytes=N to act like a device with less memory (models above N
+// bytes of weights are refused before they are read).
+const query = new URLSearchParams(location.search);
+const pageOptions = {
+  threads: query.has("threads") ? Number(query.get("threads")) : undefined,
+  flavour: (["st", "mt"] as const).find((f) => f === query.get("flavour")) as Flavour | undefined,
+  maxWeightBytes: Number(query.get("maxWeightBytes") ?? 0) || undefined,
+};
+
 let engine: Engine | null = null;
 let model: ModelInfo | null = null;
 let busy: Busy = "starting";
@@ -75,11 +85,8 @@ const chart = new MemoryChart($("chart"));
 // ---- Engine ------------------------------------------------------------------
 
 async function startEngine(): Promise<void> {
-  const params = new URLSearchParams(location.search);
-  const threads = params.has("threads") ? Number(params.get("threads")) : undefined;
-  const flavour = (["st", "mt"] as const).find((f) => f === params.get("flavour")) as Flavour | undefined;
   try {
-    engine = await Engine.create({ threads, flavour });
+    engine = await Engine.create({ threads: pageOptions.threads, flavour: pageOptions.flavour });
   } catch (e) {
     ui.runtime.textContent = "the engine did not start";
     showError(describe(e, "Starting the engine"));
@@ -108,8 +115,8 @@ function describe(e: unknown, what: string): string {
   if (e instanceof KvliteError) {
     switch (e.code) {
       case "too-large":
-        return `${what}: the model does not fit in this tab's memory (WebAssembly stops at 4 GiB). ${e.message}` +
-          (e.bytesNeeded ? ` It needs ${formatBytes(e.bytesNeeded)}.` : "");
+        return `${what}: too large for the memory this tab can give it (WebAssembly stops at 4 GiB). ${e.message}` +
+          (e.bytesNeeded ? ` (${formatBytes(e.bytesNeeded)})` : "");
       case "bad-model":
         return `${what}: this is not a model kvlite can read (${e.message}).`;
       case "bad-argument":
@@ -289,6 +296,7 @@ async function loadModel(input: File | URL, name: string): Promise<void> {
       model = await engine!.load(input, {
         name,
         signal: controller.signal,
+        maxWeightBytes: pageOptions.maxWeightBytes,
         onProgress: (p) => {
           ui.loadProgress.max = p.total || 1;
           ui.loadProgress.value = p.loaded;
