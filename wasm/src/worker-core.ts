@@ -159,7 +159,8 @@ export function serve(platform: Platform): void {
   let taken = 0;
   let wakeGenerator: (() => void) | null = null;
   let nextReader = 1;
-  let progressRequest = 0;
+  let progressRequest = 0;  // the load running now (its cancel is checked per tensor)
+  let progressWanted = false;
   let lastProgress = 0;
 
   const isCancelled = (id: number) =>
@@ -178,7 +179,7 @@ export function serve(platform: Platform): void {
     },
     progress(done, total) {
       // Tensors can be a few KB: post at most every 1% so messages stay few.
-      if (progressRequest && (done - lastProgress >= total / 100 || done === total)) {
+      if (progressWanted && (done - lastProgress >= total / 100 || done === total)) {
         lastProgress = done;
         platform.post({ id: progressRequest, type: "progress", phase: "weights", loaded: done, total });
       }
@@ -250,7 +251,8 @@ export function serve(platform: Platform): void {
     const reader = await openSource(req.id, req.source, req.wantsProgress);
     const readerId = nextReader++;
     readers.set(readerId, reader);
-    progressRequest = req.wantsProgress || cancelFlag ? req.id : 0;
+    progressRequest = req.id;
+    progressWanted = req.wantsProgress;
     lastProgress = 0;
     try {
       const maxWeights = req.maxWeightBytes > 0 ? req.maxWeightBytes : MAX_HEAP - module!.heapInUse() - HEAP_RESERVE;
