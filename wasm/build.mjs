@@ -14,10 +14,13 @@ import { build } from "esbuild";
 const here = dirname(fileURLToPath(import.meta.url));
 const given = process.argv[2] ?? process.env.KVLITE_WASM_DIR;
 const candidates = (given ? [given] : ["../build/wasm/wasm", "../build/web/wasm"]).map((d) => join(here, d));
-const built = (d) => (existsSync(join(d, "kvlite-st.wasm")) ? statSync(join(d, "kvlite-st.wasm")).mtimeMs : 0);
+const wasmFiles = ["kvlite-st.js", "kvlite-st.wasm", "kvlite-mt.js", "kvlite-mt.wasm", "kvlite-mt.worker.js"];
+// A folder counts once both flavours are there; its age is its oldest file's.
+const built = (d) =>
+  wasmFiles.every((f) => existsSync(join(d, f))) ? Math.min(...wasmFiles.map((f) => statSync(join(d, f)).mtimeMs)) : 0;
 const wasmDir = candidates.filter(built).sort((a, b) => built(b) - built(a))[0];
 if (!wasmDir) {
-  console.error(`build.mjs: no kvlite-st.wasm in ${candidates.join(", ")}; run scripts/build --wasm first`);
+  console.error(`build.mjs: no complete wasm build in ${candidates.join(", ")}; run scripts/build --wasm first`);
   process.exit(1);
 }
 
@@ -25,14 +28,7 @@ const dist = join(here, "dist");
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist);
 
-const wasmFiles = ["kvlite-st.js", "kvlite-st.wasm", "kvlite-mt.js", "kvlite-mt.wasm", "kvlite-mt.worker.js"];
-for (const f of wasmFiles) {
-  if (!existsSync(join(wasmDir, f))) {
-    console.error(`build.mjs: ${f} missing in ${wasmDir}`);
-    process.exit(1);
-  }
-  copyFileSync(join(wasmDir, f), join(dist, f));
-}
+for (const f of wasmFiles) copyFileSync(join(wasmDir, f), join(dist, f));
 
 const common = { bundle: true, format: "esm", target: "es2022", sourcemap: false, logLevel: "warning" };
 await build({ ...common, entryPoints: ["src/index.ts", "src/worker.ts"], outdir: dist, platform: "browser" });
