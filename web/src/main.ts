@@ -435,6 +435,7 @@ async function generate(): Promise<void> {
       let stream: AsyncGenerator<string>;
       if (model!.chatTemplate) {
         chat.push({ role: "user", content: prompt });
+        ui.prompt.value = "";  // the next turn is typed afresh; this one is in the transcript
         ui.output.replaceChildren();
         for (const m of chat) appendTurn(m.role, m.content);
         target = appendTurn("assistant", "");
