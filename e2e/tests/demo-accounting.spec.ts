@@ -20,12 +20,12 @@ test.describe("KV accounting formulas", () => {
   test("vector sizes count every scale", () => {
     expect(vectorBytes("f32", 32)).toBe(128);
     expect(vectorBytes("f16", 32)).toBe(64);
-    // One one-byte scale per block of min(32, d) values.
-    expect(vectorBytes("q4", 32)).toBe(1 + 16);
+    // One scale per block of min(32, d) values: fp16 for blocks of 16 or more, else one byte.
+    expect(vectorBytes("q4", 32)).toBe(2 + 16);
     expect(vectorBytes("q4", 8)).toBe(1 + 4);
-    expect(vectorBytes("q4", 64)).toBe(2 + 32);
+    expect(vectorBytes("q4", 64)).toBe(4 + 32);
     expect(vectorBytes("q8", 8)).toBe(1 + 8);
-    expect(vectorBytes("q3", 32)).toBe(1 + 12);
+    expect(vectorBytes("q3", 32)).toBe(2 + 12);
     expect(vectorBytes("q2", 8)).toBe(1 + 2);
     // llama.cpp's q4_0: 32 values in 18 bytes (an fp16 scale).
     expect(vectorBytes("q4_0", 64)).toBe(36);
@@ -47,8 +47,8 @@ test.describe("KV accounting formulas", () => {
     expect(cacheFigures(shape, FP32_PLAN, 100).usedBytes).toBe(100 * perToken);
     const k4v4 = PRESETS.find((p) => p.id === "k4v4")!.plan;
     expect(cacheFigures(shape, k4v4, 132).usedBytes).toBe(132 * perToken);
-    // Each token past sinks + window: 2 heads x (17 + 17) bytes per layer.
-    expect(cacheFigures(shape, k4v4, 200).usedBytes).toBe(132 * perToken + 68 * 6 * 2 * 34);
+    // Each token past sinks + window: 2 heads x (18 + 18) bytes per layer.
+    expect(cacheFigures(shape, k4v4, 200).usedBytes).toBe(132 * perToken + 68 * 6 * 2 * 36);
     // The context caps the compressed slots.
     expect(cacheFigures(shape, k4v4, 600).usedBytes).toBe(cacheFigures(shape, k4v4, 512).usedBytes);
   });

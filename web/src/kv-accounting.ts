@@ -38,7 +38,8 @@ const SCORE_BYTES = 4;
 const POSITION_BYTES = 4;
 
 // Bits per value of the block formats; their blocks run along the head
-// dimension, min(32, d) values to a one-byte scale.
+// dimension, min(32, d) values to a scale: fp16 for blocks of 16 or more,
+// one byte for shorter ones (core/kv/kv_format.cpp, scale_bytes).
 const BLOCK_BITS: Partial<Record<KvType, number>> = { q8: 8, q4: 4, q3: 3, q2: 2, q4t: 4, q4c: 4, q4h: 4 };
 
 /** Bytes of one head vector of `d` values in a KV format, scales included. */
@@ -49,7 +50,8 @@ export function vectorBytes(type: KvType, d: number): number {
   const bits = BLOCK_BITS[type];
   if (bits === undefined) throw new Error(`unknown KV type ${type}`);
   const block = Math.min(32, d);
-  return Math.ceil(d / block) + Math.ceil((d * bits) / 8);
+  const scaleBytes = block >= 16 ? 2 : 1;
+  return Math.ceil(d / block) * scaleBytes + Math.ceil((d * bits) / 8);
 }
 
 /** The cache is the plain FP32 one: every token in FP32, nothing reserved. */

@@ -29,7 +29,7 @@ export const PRESETS: Preset[] = [
   {
     id: "k4v4",
     label: "Progressive K4 + V4, window 128",
-    note: "keys and values outside the window in 4 bits, each block of up to 32 values with a one-byte scale",
+    note: "keys and values outside the window in 4 bits, each block of up to 32 values with its own scale",
     plan: { ...FP32_PLAN, kType: "q4", vType: "q4" },
   },
   {
