@@ -27,9 +27,10 @@ struct PreparedDot {
   size_t (*bytes)(int64_t n) = nullptr;  // prepared bytes per token (a multiple of 16)
   void (*prepare)(const void* activations, int64_t n, void* prepared) = nullptr;
   VecDotFn dot = nullptr;
-  // Two rows at once (may be null): out[r] = dot(n, weights[r], prepared),
-  // bit for bit, so grouping rows never changes a result.
-  void (*dot2)(int64_t n, const void* const* weights, const void* prepared, float* out) = nullptr;
+  // `multi_rows` rows at once (may be null): out[r] = dot(n, weights[r],
+  // prepared), bit for bit, so grouping rows never changes a result.
+  void (*dot_multi)(int64_t n, const void* const* weights, const void* prepared, float* out) = nullptr;
+  int32_t multi_rows = 0;
 };
 
 struct KernelSet {

@@ -16,6 +16,7 @@ namespace {
 constexpr size_t kTaskBytes = 64 * 1024;
 // Tokens per pass over a task's rows: their activations stay in L1.
 constexpr int64_t kTokenTile = 8;
+constexpr int32_t kMaxMultiRows = 8;
 
 void run(ThreadPool* pool, int64_t n_tasks, auto&& fn) {
   if (pool) {
@@ -42,7 +43,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
     act_data = scratch.converted.data();
   }
   VecDotFn dot = kernels.vec_dot[uint32_t(w.traits->type)];
-  decltype(PreparedDot::dot2) dot2 = nullptr;
+  decltype(PreparedDot::dot_multi) dot_multi = nullptr;
+  int32_t multi_rows = 0;
   const PreparedDot& prepared = kernels.prepared[uint32_t(w.traits->type)];
   size_t act_stride = act_row_bytes;
   if (prepared.dot) {
@@ -56,7 +58,10 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
     });
     act_data = out;
     dot = prepared.dot;
-    dot2 = prepared.dot2;
+    if (prepared.dot_multi && prepared.multi_rows <= kMaxMultiRows) {
+      dot_multi = prepared.dot_multi;
+      multi_rows = prepared.multi_rows;
+    }
   }
   const int64_t rows_per_task = std::max<int64_t>(1, int64_t(kTaskBytes / std::max<size_t>(w.row_stride, 1)));
   const int64_t n_tasks = (w.rows + rows_per_task - 1) / rows_per_task;
@@ -65,20 +70,20 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
       const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
       int64_t r = r0;
-      if (dot2) {
-        // Rows i and i + half of the task: two streams far enough apart in
-        // memory to be fetched independently.
-        const int64_t half = (r1 - r0) / 2;
-        for (int64_t i = r0; i < r0 + half; ++i) {
-          const void* rows[2] = {w.row(i), w.row(i + half)};
+      if (dot_multi) {
+        // Rows i, i + part, i + 2 part...: streams far enough apart in memory
+        // to be fetched independently, sharing the activations' loads.
+        const int64_t part = (r1 - r0) / multi_rows;
+        for (int64_t i = r0; i < r0 + part; ++i) {
+          const void* rows[kMaxMultiRows];
+          for (int32_t j = 0; j < multi_rows; ++j) rows[j] = w.row(i + j * part);
           for (int64_t t = t0; t < t1; ++t) {
-            float out[2];
-            dot2(w.cols, rows, act_data + size_t(t) * act_stride, out);
-            y[t * w.rows + i] = out[0];
-            y[t * w.rows + i + half] = out[1];
+            float out[kMaxMultiRows];
+            dot_multi(w.cols, rows, act_data + size_t(t) * act_stride, out);
+            for (int32_t j = 0; j < multi_rows; ++j) y[t * w.rows + i + j * part] = out[j];
           }
         }
-        r = r0 + 2 * half;
+        r = r0 + multi_rows * part;
       }
       for (; r < r1; ++r) {
         const uint8_t* wrow = w.row(r);

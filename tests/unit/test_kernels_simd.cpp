@@ -118,15 +118,20 @@ void expect_dot_close(const KernelSet& set, T type, std::vector<float> wf, const
     p.prepare(a.data(), n, prepared.data());
     EXPECT_NEAR(p.dot(n, w.data(), prepared.data()), ref, 2e-6 * magnitude + 1e-30)
         << set.name << " prepared " << t.name << " " << what << " n=" << n;
-    if (p.dot2) {  // two rows at once: each exactly as the one-row kernel
-      std::reverse(wf.begin(), wf.end());
-      std::vector<uint8_t> w3(w.size());
-      t.from_float(wf.data(), w3.data(), n);
-      const void* rows[2] = {w.data(), w3.data()};
-      float out[2];
-      p.dot2(n, rows, prepared.data(), out);
-      EXPECT_EQ(out[0], p.dot(n, w.data(), prepared.data())) << set.name << " dot2 " << t.name;
-      EXPECT_EQ(out[1], p.dot(n, w3.data(), prepared.data())) << set.name << " dot2 " << t.name;
+    if (p.dot_multi) {  // several rows at once: each exactly as the one-row kernel
+      std::vector<std::vector<uint8_t>> rows_data;
+      std::vector<const void*> rows;
+      for (int32_t r = 0; r < p.multi_rows; ++r) {
+        std::rotate(wf.begin(), wf.begin() + 1, wf.end());  // a different row each time
+        rows_data.emplace_back(w.size());
+        t.from_float(wf.data(), rows_data.back().data(), n);
+      }
+      for (const auto& d : rows_data) rows.push_back(d.data());
+      std::vector<float> out(size_t(p.multi_rows));
+      p.dot_multi(n, rows.data(), prepared.data(), out.data());
+      for (int32_t r = 0; r < p.multi_rows; ++r) {
+        EXPECT_EQ(out[size_t(r)], p.dot(n, rows[size_t(r)], prepared.data())) << set.name << " multi-row " << t.name;
+      }
     }
   }
 }

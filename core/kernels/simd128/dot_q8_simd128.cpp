@@ -128,10 +128,16 @@ void quantize_q8_k(const float* src, void* dst, int64_t n) {
   }
 }
 
-// ---- Prepared activations: Q8_0 codes widened to i16, scales as floats -------
-// SIMD128 has no 8-bit dot product, so every byte is sign-extended before
-// i32x4.dot_i16x8; doing it once per token for the activations (instead of
-// once per row) takes a third of the work out of the inner loop.
+// ---- Prepared activations ----------------------------------------------------
+// SIMD128 has no 8-bit dot product: bytes must become 16-bit lanes before
+// i32x4.dot_i16x8. The activations are widened once per token, split into
+// even- and odd-indexed values: then a weight vector read as eight 16-bit
+// lanes gives 256 * its even bytes with one shift left and 256 * its odd
+// bytes with one mask, cheaper than sign-extending both halves. The factor
+// 256 is folded into the prepared scales (exact: a power of two), and the
+// integer sums stay exact in float (|256 * sum| < 2^24 * 256).
+// Layout per block of 32: i16 [even 0..15][odd 0..15][even 16..31][odd 16..31],
+// then one float scale per block, d / 256.
 
 size_t q8_0_prepared_bytes(int64_t n) { return size_t(n) * 2 + size_t(n / kQK) * 4; }
 
@@ -140,27 +146,31 @@ void prepare_q8_0(const void* activations, int64_t n, void* prepared) {
   auto* q = static_cast<int16_t*>(prepared);
   auto* d = reinterpret_cast<float*>(q + n);
   for (int64_t i = 0; i < n / kQK; ++i) {
-    const v128_t lo = wasm_v128_load(a[i].qs), hi = wasm_v128_load(a[i].qs + 16);
-    wasm_v128_store(q + 32 * i, wasm_i16x8_extend_low_i8x16(lo));
-    wasm_v128_store(q + 32 * i + 8, wasm_i16x8_extend_high_i8x16(lo));
-    wasm_v128_store(q + 32 * i + 16, wasm_i16x8_extend_low_i8x16(hi));
-    wasm_v128_store(q + 32 * i + 24, wasm_i16x8_extend_high_i8x16(hi));
-    d[i] = fp16_to_f32(a[i].d);
+    for (int c = 0; c < 2; ++c) {
+      const v128_t v = wasm_v128_load(a[i].qs + 16 * c);
+      const v128_t even = wasm_i8x16_shuffle(v, v, 0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+      wasm_v128_store(q + 32 * i + 16 * c, wasm_i16x8_extend_low_i8x16(even));
+      wasm_v128_store(q + 32 * i + 16 * c + 8, wasm_i16x8_extend_high_i8x16(even));
+    }
+    d[i] = fp16_to_f32(a[i].d) * (1.0f / 256.0f);
   }
 }
 
 namespace {
 
-inline v128_t dot_i8x16_i16(v128_t w, const int16_t* a) {
-  const v128_t lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_v128_load(a));
-  const v128_t hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_v128_load(a + 8));
-  return wasm_i32x4_add(lo, hi);
+// 256 * sum over 16 signed bytes w[j] * a[j], as four i32 partial sums, with
+// a = the prepared even/odd halves of the matching 16 activations.
+inline v128_t dot_i8x16_prepared(v128_t w, const int16_t* a) {
+  const v128_t even = wasm_i16x8_shl(w, 8);                                   // 256 * w[2k]
+  const v128_t odd = wasm_v128_and(w, wasm_i16x8_splat(int16_t(0xff00)));     // 256 * w[2k+1]
+  return wasm_i32x4_add(wasm_i32x4_dot_i16x8(even, wasm_v128_load(a)),
+                        wasm_i32x4_dot_i16x8(odd, wasm_v128_load(a + 8)));
 }
 
-// Rows r < kRows at once against the same prepared activations: the loads
-// of the activations are shared, and each row is a separate stream through
-// memory, which keeps more cache misses in flight than one row does (wasm has
-// no prefetch instruction). Every row's arithmetic is exactly that of the
+// kRows rows at once against the same prepared activations: the loads of the
+// activations are shared, and each row is a separate stream through memory,
+// which keeps more cache misses in flight than one row does (wasm has no
+// prefetch instruction). Every row's arithmetic is exactly that of the
 // one-row case, so results do not depend on how rows are grouped.
 template <int kRows, class Codes>
 void dot_prepared_rows(int64_t n, const void* const* weights, const void* prepared, float* out, Codes codes) {
@@ -202,7 +212,8 @@ float dot_prepared(int64_t n, const void* weights, const void* prepared, Codes c
 struct Q8_0Prepared {
   using Block = BlockQ8_0;
   v128_t operator()(const BlockQ8_0& w, const int16_t* a) const {
-    return wasm_i32x4_add(dot_i8x16_i16(wasm_v128_load(w.qs), a), dot_i8x16_i16(wasm_v128_load(w.qs + 16), a + 16));
+    return wasm_i32x4_add(dot_i8x16_prepared(wasm_v128_load(w.qs), a),
+                          dot_i8x16_prepared(wasm_v128_load(w.qs + 16), a + 16));
   }
 };
 
@@ -214,7 +225,7 @@ struct Q4_0Prepared {
     const v128_t q = wasm_v128_load(w.qs), eight = wasm_i8x16_splat(8);
     const v128_t lo = wasm_i8x16_sub(wasm_v128_and(q, wasm_i8x16_splat(0x0f)), eight);
     const v128_t hi = wasm_i8x16_sub(wasm_u8x16_shr(q, 4), eight);
-    return wasm_i32x4_add(dot_i8x16_i16(lo, a), dot_i8x16_i16(hi, a + 16));
+    return wasm_i32x4_add(dot_i8x16_prepared(lo, a), dot_i8x16_prepared(hi, a + 16));
   }
 };
 
@@ -228,12 +239,12 @@ float dot_q4_0_prepared(int64_t n, const void* weights, const void* prepared) {
   return dot_prepared(n, weights, prepared, Q4_0Prepared{});
 }
 
-void dot_q8_0_prepared_2(int64_t n, const void* const* weights, const void* prepared, float* out) {
-  dot_prepared_rows<2>(n, weights, prepared, out, Q8_0Prepared{});
+void dot_q8_0_prepared_4(int64_t n, const void* const* weights, const void* prepared, float* out) {
+  dot_prepared_rows<4>(n, weights, prepared, out, Q8_0Prepared{});
 }
 
-void dot_q4_0_prepared_2(int64_t n, const void* const* weights, const void* prepared, float* out) {
-  dot_prepared_rows<2>(n, weights, prepared, out, Q4_0Prepared{});
+void dot_q4_0_prepared_4(int64_t n, const void* const* weights, const void* prepared, float* out) {
+  dot_prepared_rows<4>(n, weights, prepared, out, Q4_0Prepared{});
 }
 
 }  // namespace kvlite::simd128
