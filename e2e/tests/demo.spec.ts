@@ -3,8 +3,9 @@
 // cross-origin isolated) and on the single-thread build (served plain): load
 // the embedded model, generate with every KV preset and see the text stream
 // and the chart agree with engine.stats(), stop mid-generation, survive a
-// corrupt file, load the shared model through the file input. Screenshots go
-// to build/e2e/screenshots/.
+// corrupt file, load the shared model through the file input and a file
+// dropped on the page, refuse a model too large. Screenshots go to
+// build/e2e/screenshots/.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -280,6 +281,22 @@ for (const f of flavours) {
       expect(r.watch.mutations).toBeGreaterThan(100);
       expectChartMatchesStats(r);
       await shot("stories260K");
+    });
+
+    test("a GGUF dropped on the page loads", async () => {
+      const drop = await page.evaluateHandle(async () => {
+        const bytes = await (await fetch("models/kvlite-kjv-q8_0.gguf")).arrayBuffer();
+        const data = new DataTransfer();
+        data.items.add(new File([bytes], "dropped.gguf"));
+        return data;
+      });
+      await page.dispatchEvent("#kv-card", "dragenter", { dataTransfer: drop });
+      await expect(page.locator("#drop-overlay")).toBeVisible();
+      await page.dispatchEvent("#kv-card", "drop", { dataTransfer: drop });
+      await whenIdle(page);
+      await expect(page.locator("#drop-overlay")).toBeHidden();
+      await expect(page.locator("#load-text")).toContainText("loaded dropped.gguf");
+      await expect(page.locator("#generate")).toBeEnabled();
     });
 
     test("a model too large for memory is refused with a message, before it is read", async () => {
