@@ -7,7 +7,7 @@
 // dropped on the page, refuse a model too large. Screenshots go to
 // build/e2e/screenshots/.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 import { expect, test, type Page } from "@playwright/test";
@@ -21,6 +21,7 @@ const webDir = join(repoRoot, "web");
 const pageDir = join(repoRoot, "build/e2e/demo-page");
 const screenshots = join(repoRoot, "build/e2e/screenshots");
 const sharedModel = join(repoRoot, "../shared/models/stories260K.gguf");
+const embeddedModel = join(webDir, "public/models/kvlite-kjv-q8_0.gguf");
 
 let built = false;
 
@@ -40,6 +41,56 @@ function buildPage(): void {
   run("npx", ["vite", "build", "--logLevel", "warn", "--outDir", pageDir, "--emptyOutDir"]);
   mkdirSync(screenshots, { recursive: true });
   built = true;
+}
+
+// A copy of a GGUF file with one more metadata string (the key must be new):
+// the metadata is followed by the tensor table and, at the next multiple of
+// the alignment, the tensor data, whose offsets are relative to its start.
+function withMetadataString(file: string, key: string, value: string): Buffer {
+  const src = readFileSync(file);
+  let at = 24;
+  const u64 = () => Number(src.readBigUInt64LE((at += 8) - 8));
+  const str = () => src.toString("utf8", at + 8, (at += 8 + Number(src.readBigUInt64LE(at))));
+  const sizes: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const skipValue = (type: number): void => {
+    if (type === 8) str();
+    else if (type === 9) {
+      const elem = src.readUInt32LE(at);
+      at += 4;
+      for (let i = 0, n = u64(); i < n; ++i) skipValue(elem);
+    } else at += sizes[type];
+  };
+  const nTensors = Number(src.readBigUInt64LE(8));
+  const nKv = Number(src.readBigUInt64LE(16));
+  let alignment = 32;
+  for (let i = 0; i < nKv; ++i) {
+    const k = str();
+    const type = src.readUInt32LE(at);
+    at += 4;
+    if (k === "general.alignment") alignment = src.readUInt32LE(at);
+    skipValue(type);
+  }
+  const kvEnd = at;
+  for (let i = 0; i < nTensors; ++i) {
+    str();
+    const dims = src.readUInt32LE(at);
+    at += 4 + 8 * dims + 4 + 8;
+  }
+  const infoEnd = at;
+  const dataStart = Math.ceil(infoEnd / alignment) * alignment;
+  const header = Buffer.from(src.subarray(0, 24));
+  header.writeBigUInt64LE(BigInt(nKv + 1), 16);
+  const text = (t: string) => {
+    const b = Buffer.from(t, "utf8");
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(b.length));
+    return Buffer.concat([len, b]);
+  };
+  const type = Buffer.alloc(4);
+  type.writeUInt32LE(8);
+  const head = Buffer.concat([header, src.subarray(24, kvEnd), text(key), type, text(value), src.subarray(kvEnd, infoEnd)]);
+  const pad = Buffer.alloc(Math.ceil(head.length / alignment) * alignment - head.length);
+  return Buffer.concat([head, pad, src.subarray(dataStart)]);
 }
 
 type Demo = Window["kvliteDemo"];
@@ -297,6 +348,27 @@ for (const f of flavours) {
       await expect(page.locator("#drop-overlay")).toBeHidden();
       await expect(page.locator("#load-text")).toContainText("loaded dropped.gguf");
       await expect(page.locator("#generate")).toBeEnabled();
+    });
+
+    test("a model with a chat template runs in chat mode, turn after turn", async () => {
+      const chatModel = withMetadataString(embeddedModel, "tokenizer.chat_template", "{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}");
+      await page.setInputFiles("#file", { name: "kjv-chat.gguf", mimeType: "application/octet-stream", buffer: chatModel });
+      await whenIdle(page);
+      await expect(page.locator("#error")).toBeHidden();
+      await expect(page.locator("#mode")).toContainText("chat mode (llama2 template)");
+      await expect(page.locator("#new-chat")).toBeVisible();
+      await page.fill("#temperature", "0.8");
+      for (const [turn, prompt] of ["Who made the heaven?", "And the earth?"].entries()) {
+        await page.fill("#prompt", prompt);
+        await generate(page, { maxTokens: 24 });
+        await expect(page.locator("#output .turn")).toHaveCount(2 * (turn + 1));
+        await expect(page.locator("#output .turn.user .text").last()).toHaveText(prompt);
+        expect((await page.locator("#output .turn.assistant .text").last().textContent())!.length).toBeGreaterThan(5);
+        expect(await page.evaluate(() => window.streamWatch!.mutations)).toBeGreaterThan(5);
+      }
+      await expect(page.locator("#prompt")).toHaveValue("");
+      await page.click("#new-chat");
+      await expect(page.locator("#output .turn")).toHaveCount(0);
     });
 
     test("a model too large for memory is refused with a message, before it is read", async () => {
