@@ -158,7 +158,7 @@ Model::~Model() = default;
 Result<std::shared_ptr<Model>> Model::load(ByteSource& source, const LoadParams& params) {
   auto impl = std::make_unique<Impl>();
   auto gguf = parse_gguf(source);
-  if (!gguf) return Status::Error(source.describe() + ": " + gguf.message());
+  if (!gguf) return gguf.status();  // the parser already names the source
   impl->gguf = std::move(gguf.value());
   auto hp = read_hparams(impl->gguf);
   if (!hp) return Status::Error(source.describe() + ": " + hp.message());
