@@ -167,11 +167,10 @@ inline v128_t dot_i8x16_prepared(v128_t w, const int16_t* a) {
                         wasm_i32x4_dot_i16x8(odd, wasm_v128_load(a + 8)));
 }
 
-// kRows rows at once against the same prepared activations: the loads of the
-// activations are shared, and each row is a separate stream through memory,
-// which keeps more cache misses in flight than one row does (wasm has no
-// prefetch instruction). Every row's arithmetic is exactly that of the
-// one-row case, so results do not depend on how rows are grouped.
+// kRows rows at once against the same prepared activations, every row's
+// arithmetic exactly that of the one-row case. Only kRows = 1 is registered:
+// measured under V8, two rows at once gained nothing and four (sharing the
+// activation loads, or as four memory streams) ran at half the speed.
 template <int kRows, class Codes>
 void dot_prepared_rows(int64_t n, const void* const* weights, const void* prepared, float* out, Codes codes) {
   const auto* q = static_cast<const int16_t*>(prepared);
@@ -237,14 +236,6 @@ float dot_q8_0_prepared(int64_t n, const void* weights, const void* prepared) {
 
 float dot_q4_0_prepared(int64_t n, const void* weights, const void* prepared) {
   return dot_prepared(n, weights, prepared, Q4_0Prepared{});
-}
-
-void dot_q8_0_prepared_4(int64_t n, const void* const* weights, const void* prepared, float* out) {
-  dot_prepared_rows<4>(n, weights, prepared, out, Q8_0Prepared{});
-}
-
-void dot_q4_0_prepared_4(int64_t n, const void* const* weights, const void* prepared, float* out) {
-  dot_prepared_rows<4>(n, weights, prepared, out, Q4_0Prepared{});
 }
 
 }  // namespace kvlite::simd128
