@@ -21,14 +21,19 @@ void cpu_relax() {
 #endif
 }
 
-// Polls `ready` for up to kSpinBudget; true when it became true.
+// Polls `ready` for up to kSpinBudget; true when it became true. It yields
+// now and then: when there are more runnable threads than cores (a busy
+// machine), a poller must not keep the core from the thread it waits for.
 template <class Ready>
 bool spin_until(Ready ready) {
   const auto start = std::chrono::steady_clock::now();
   for (int i = 1;; ++i) {
     if (ready()) return true;
     cpu_relax();
-    if (i % 64 == 0 && std::chrono::steady_clock::now() - start > kSpinBudget) return false;
+    if (i % 64 == 0) {
+      if (std::chrono::steady_clock::now() - start > kSpinBudget) return false;
+      std::this_thread::yield();
+    }
   }
 }
 
