@@ -88,11 +88,11 @@ float dot_blocks(int64_t n, const void* weights, const void* activations, Codes 
   for (; i + 4 <= nb; i += 4) {
     const v128_t sums = transpose_sum(codes(w[i], a[i]), codes(w[i + 1], a[i + 1]), codes(w[i + 2], a[i + 2]),
                                       codes(w[i + 3], a[i + 3]));
-    const v128_t dw = load_f16x4(&w[i].d, &w[i + 1].d, &w[i + 2].d, &w[i + 3].d);
+    const v128_t dw = load_finite_f16x4(&w[i].d, &w[i + 1].d, &w[i + 2].d, &w[i + 3].d);
     const v128_t da = load_f16x4(&a[i].d, &a[i + 1].d, &a[i + 2].d, &a[i + 3].d);
     acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sums), wasm_f32x4_mul(dw, da)));
     if constexpr (kHasMin) {
-      const v128_t m = load_f16x4(&w[i].m, &w[i + 1].m, &w[i + 2].m, &w[i + 3].m);
+      const v128_t m = load_finite_f16x4(&w[i].m, &w[i + 1].m, &w[i + 2].m, &w[i + 3].m);
       const v128_t s = load_f16x4(&a[i].s, &a[i + 1].s, &a[i + 2].s, &a[i + 3].s);
       acc_min = wasm_f32x4_add(acc_min, wasm_f32x4_mul(m, s));
     }

@@ -72,7 +72,7 @@ float vec_dot_q8_0(int64_t n, const void* weights, const void* activations) {
   for (; i + 4 <= nb; i += 4) {
     const v128_t sums = transpose_sum(block_dot_q8(w[i], a[i]), block_dot_q8(w[i + 1], a[i + 1]),
                                       block_dot_q8(w[i + 2], a[i + 2]), block_dot_q8(w[i + 3], a[i + 3]));
-    const v128_t dw = load_f16x4(&w[i].d, &w[i + 1].d, &w[i + 2].d, &w[i + 3].d);
+    const v128_t dw = load_finite_f16x4(&w[i].d, &w[i + 1].d, &w[i + 2].d, &w[i + 3].d);
     const v128_t da = load_f16x4(&a[i].d, &a[i + 1].d, &a[i + 2].d, &a[i + 3].d);
     acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sums), wasm_f32x4_mul(dw, da)));
   }
@@ -131,13 +131,15 @@ void quantize_q8_k(const float* src, void* dst, int64_t n) {
 // ---- Prepared activations ----------------------------------------------------
 // SIMD128 has no 8-bit dot product: bytes must become 16-bit lanes before
 // i32x4.dot_i16x8. The activations are widened once per token, split into
-// even- and odd-indexed values: then a weight vector read as eight 16-bit
-// lanes gives 256 * its even bytes with one shift left and 256 * its odd
-// bytes with one mask, cheaper than sign-extending both halves. The factor
-// 256 is folded into the prepared scales (exact: a power of two), and the
+// even- and odd-indexed values, the odd ones times 256: then a weight vector
+// read as eight 16-bit lanes gives 256 * its even bytes with one shift left
+// and its odd bytes with one arithmetic shift right, cheaper than
+// sign-extending both halves, and with no constant operand (V8 rebuilds
+// vector constants inside loops). Every product is 256 * w * a; the factor
+// is folded into the prepared scales (exact: a power of two), and the
 // integer sums stay exact in float (|256 * sum| < 2^24 * 256).
-// Layout per block of 32: i16 [even 0..15][odd 0..15][even 16..31][odd 16..31],
-// then one float scale per block, d / 256.
+// Layout per block of 32: i16 [even 0..15][256 * odd 0..15][even 16..31]
+// [256 * odd 16..31], then one float scale per block, d / 256.
 
 size_t q8_0_prepared_bytes(int64_t n) { return size_t(n) * 2 + size_t(n / kQK) * 4; }
 
@@ -150,7 +152,7 @@ void prepare_q8_0(const void* activations, int64_t n, void* prepared) {
       const v128_t v = wasm_v128_load(a[i].qs + 16 * c);
       const v128_t even = wasm_i8x16_shuffle(v, v, 0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
       wasm_v128_store(q + 32 * i + 16 * c, wasm_i16x8_extend_low_i8x16(even));
-      wasm_v128_store(q + 32 * i + 16 * c + 8, wasm_i16x8_extend_high_i8x16(even));
+      wasm_v128_store(q + 32 * i + 16 * c + 8, wasm_i16x8_shl(wasm_i16x8_extend_high_i8x16(even), 8));
     }
     d[i] = fp16_to_f32(a[i].d) * (1.0f / 256.0f);
   }
@@ -161,8 +163,8 @@ namespace {
 // 256 * sum over 16 signed bytes w[j] * a[j], as four i32 partial sums, with
 // a = the prepared even/odd halves of the matching 16 activations.
 inline v128_t dot_i8x16_prepared(v128_t w, const int16_t* a) {
-  const v128_t even = wasm_i16x8_shl(w, 8);                                   // 256 * w[2k]
-  const v128_t odd = wasm_v128_and(w, wasm_i16x8_splat(int16_t(0xff00)));     // 256 * w[2k+1]
+  const v128_t even = wasm_i16x8_shl(w, 8);  // 256 * w[2k]
+  const v128_t odd = wasm_i16x8_shr(w, 8);   // w[2k+1], against 256 * a[2k+1]
   return wasm_i32x4_add(wasm_i32x4_dot_i16x8(even, wasm_v128_load(a)),
                         wasm_i32x4_dot_i16x8(odd, wasm_v128_load(a + 8)));
 }
@@ -190,7 +192,7 @@ void dot_prepared_rows(int64_t n, const void* const* weights, const void* prepar
       const Block* b = w[r];
       const v128_t sums = transpose_sum(codes(b[i], q + 32 * i), codes(b[i + 1], q + 32 * (i + 1)),
                                         codes(b[i + 2], q + 32 * (i + 2)), codes(b[i + 3], q + 32 * (i + 3)));
-      const v128_t dw = load_f16x4(&b[i].d, &b[i + 1].d, &b[i + 2].d, &b[i + 3].d);
+      const v128_t dw = load_finite_f16x4(&b[i].d, &b[i + 1].d, &b[i + 2].d, &b[i + 3].d);
       acc[r] = wasm_f32x4_add(acc[r], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sums), wasm_f32x4_mul(dw, da)));
     }
   }
