@@ -17,6 +17,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__EMSCRIPTEN__)
+#include <emscripten.h>
+#endif
+
 #include "kernels/kernel_set.h"
 #include "kernels/matmul.h"
 #include "kvlite/kvlite.h"
@@ -251,6 +255,19 @@ void bench_threads(bool quick) {
               two.decode_tps / one.decode_tps);
 }
 
+// Where this runs: native, or wasm under node or in a browser (whose V8 is
+// years newer than node 20's and compiles SIMD128 differently).
+std::string runtime_name() {
+#if defined(__EMSCRIPTEN__)
+  char* agent = emscripten_run_script_string(
+      "typeof process == 'object' && process.versions && process.versions.node"
+      " ? 'node ' + process.versions.node : navigator.userAgent.replace(/^.*(Chrom[a-z]*\\/[0-9.]+).*$/, '$1')");
+  return std::string("wasm, ") + agent;
+#else
+  return "native";
+#endif
+}
+
 int run(int argc, char** argv) {
   bool quick = false;
   size_t budget_mib = 0;  // 0: 384 MiB, or 64 with --quick
@@ -266,12 +283,7 @@ int run(int argc, char** argv) {
     }
   }
   if (budget_mib == 0) budget_mib = quick ? 64 : 384;
-#if defined(__EMSCRIPTEN__)
-  const char* where = "wasm";
-#else
-  const char* where = "native";
-#endif
-  std::printf("kvlite-bench (%s): kernel sets:", where);
+  std::printf("kvlite-bench (%s): kernel sets:", runtime_name().c_str());
   for (const KernelSet* set : available_kernel_sets()) std::printf(" %s", set->name);
   std::printf("; active: %s; threads %s\n", active_kernels().name,
               ThreadPool::threads_supported() ? "available" : "not in this build");
