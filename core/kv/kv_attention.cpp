@@ -1,16 +1,25 @@
 // Attention over the cache, reading compressed keys and values in place:
 // each slot's vector is decoded into a stack buffer of head_dim floats, used
 // by every query head of its group, and dropped (never a full FP32 copy).
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/ops.h"
 #include "kv/kv_cache.h"
+#include "util/thread_pool.h"
 
 namespace kvlite {
 
 namespace {
 
 constexpr int32_t kRecentTokens = 128;  // "recent share" looks at this many newest positions
+
+// Runs fn(task) for every task, on the pool's threads when there is a pool.
+template <class Fn>
+void run_tasks(ThreadPool* pool, int64_t n_tasks, Fn&& fn) {
+  if (pool && n_tasks > 1) pool->run(n_tasks, [&](int64_t task, int32_t) { fn(task); });
+  else for (int64_t task = 0; task < n_tasks; ++task) fn(task);
+}
 
 // Puts a query into the compressed keys' domain: dot(q, T^-1 y) = dot(T' q, y).
 void query_to_slot_domain(KvTransform t, const float* q, const float* channel, int32_t d, float* out) {
@@ -28,18 +37,19 @@ void values_from_slot_domain(KvTransform t, float* acc, const float* channel, in
 
 }  // namespace
 
-void KvCache::attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores) {
+void KvCache::attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores,
+                     ThreadPool* pool) {
   Layer& L = layers_[size_t(layer)];
-  const int32_t group = n_head / shape_.n_head_kv, d = shape_.head_dim;
+  const int32_t group = n_head / shape_.n_head_kv, d = shape_.head_dim, nkv = shape_.n_head_kv;
   if (plain_ && !config_.attention_stats) {
     // The plain cache holds position p in slot p: the row kernel reads it
     // directly, and nothing in the cache changes, so heads may run in parallel.
     const float scale = 1.0f / std::sqrt(float(d));
-    for (int32_t h = 0; h < n_head; ++h) {
+    run_tasks(pool, n_head, [&](int64_t h) {
       const int64_t kv_off = int64_t(h / group) * d;
-      kvlite::attend_head(q + int64_t(h) * d, L.k.data() + kv_off, L.v.data() + kv_off, shape_.kv_dim(), n_pos, d, scale,
-                  scores + int64_t(h) * max_tokens_, out + int64_t(h) * d);
-    }
+      kvlite::attend_head(q + h * d, L.k.data() + kv_off, L.v.data() + kv_off, shape_.kv_dim(), n_pos, d, scale,
+                          scores + h * max_tokens_, out + h * d);
+    });
     return;
   }
   // The FP32 slots holding positions below n_pos, in slot order (for the
@@ -51,9 +61,21 @@ void KvCache::attend(int32_t layer, const float* q, int32_t n_head, int32_t n_po
     const int32_t p = pos_in_fp_slot(slot, L.seen);
     if (p >= 0 && p < n_pos) fp_list_.push_back(slot), fp_pos_.push_back(p);
   }
-  for (int32_t g = 0; g < shape_.n_head_kv; ++g) {
-    attend_group(L, g, q + int64_t(g) * group * d, group, n_pos, out + int64_t(g) * group * d,
-                scores + int64_t(g) * group * max_tokens_);
+  // Each KV head writes only its own scores, outputs, slots' H2O scores and
+  // scratch slices; statistics are summed in head order afterwards.
+  qc_.resize(size_t(n_head) * size_t(d));
+  acc_.resize(size_t(n_head) * size_t(d));
+  group_entropy_.assign(size_t(nkv), 0.0);
+  group_recent_.assign(size_t(nkv), 0.0);
+  run_tasks(pool, nkv, [&](int64_t g) {
+    attend_group(L, int32_t(g), q + g * group * d, group, n_pos, out + g * group * d, scores + g * group * max_tokens_);
+  });
+  if (config_.attention_stats) {
+    for (int32_t g = 0; g < nkv; ++g) {
+      L.entropy_sum += group_entropy_[size_t(g)];
+      L.recent_sum += group_recent_[size_t(g)];
+    }
+    L.stat_count += n_head;
   }
 }
 
@@ -73,16 +95,16 @@ void KvCache::attend_group(Layer& L, int32_t g, const float* q, int32_t group, i
     float* s = scores + int64_t(h) * max_tokens_;
     for (int32_t e = 0; e < n_fp; ++e) s[e] = dot_f32(q + int64_t(h) * d, &L.k[size_t(fp_list_[size_t(e)] * kvd + g * d)], d) * scale;
   }
+  float* qc = qc_.data() + int64_t(g) * group * d;
   if (H.used > 0) {
-    qc_.resize(size_t(group) * size_t(d));
-    for (int32_t h = 0; h < group; ++h) query_to_slot_domain(kt_, q + int64_t(h) * d, kc, d, &qc_[size_t(h * d)]);
+    for (int32_t h = 0; h < group; ++h) query_to_slot_domain(kt_, q + int64_t(h) * d, kc, d, qc + h * d);
     for (int32_t i = 0; i < H.used; ++i) {
       kf_->decode(H.k.data() + size_t(i) * k_bytes_, d, buf);
-      for (int32_t h = 0; h < group; ++h) scores[int64_t(h) * max_tokens_ + n_fp + i] = dot_f32(&qc_[size_t(h * d)], buf, d) * scale;
+      for (int32_t h = 0; h < group; ++h) scores[int64_t(h) * max_tokens_ + n_fp + i] = dot_f32(qc + h * d, buf, d) * scale;
     }
   }
   for (int32_t h = 0; h < group; ++h) softmax(scores + int64_t(h) * max_tokens_, n);
-  if (config_.attention_stats) record_stats(L, H, scores, group, n_pos);
+  if (config_.attention_stats) record_stats(H, scores, group, n_pos, g);
   if (evict_) {
     for (int32_t h = 0; h < group; ++h) {
       const float* s = scores + int64_t(h) * max_tokens_;
@@ -98,20 +120,21 @@ void KvCache::attend_group(Layer& L, int32_t g, const float* q, int32_t group, i
     for (int32_t e = 0; e < n_fp; ++e) axpy(o, s[e], &L.v[size_t(fp_list_[size_t(e)] * kvd + g * d)], d);
   }
   if (H.used == 0) return;
-  acc_.assign(size_t(group) * size_t(d), 0.0f);
+  float* acc = acc_.data() + int64_t(g) * group * d;
+  std::fill(acc, acc + int64_t(group) * d, 0.0f);
   for (int32_t i = 0; i < H.used; ++i) {
     vf_->decode(H.v.data() + size_t(i) * v_bytes_, d, buf);
-    for (int32_t h = 0; h < group; ++h) axpy(&acc_[size_t(h * d)], scores[int64_t(h) * max_tokens_ + n_fp + i], buf, d);
+    for (int32_t h = 0; h < group; ++h) axpy(acc + h * d, scores[int64_t(h) * max_tokens_ + n_fp + i], buf, d);
   }
   for (int32_t h = 0; h < group; ++h) {
-    values_from_slot_domain(vt_, &acc_[size_t(h * d)], vc, d);
-    add(out + int64_t(h) * d, &acc_[size_t(h * d)], d);
+    values_from_slot_domain(vt_, acc + h * d, vc, d);
+    add(out + int64_t(h) * d, acc + h * d, d);
   }
 }
 
 // Entropy (bits) of each head's weights and their share on the newest
-// kRecentTokens positions, summed per layer.
-void KvCache::record_stats(Layer& L, const Head& H, const float* scores, int32_t group, int32_t n_pos) {
+// kRecentTokens positions, summed per KV head (attend adds them to the layer).
+void KvCache::record_stats(const Head& H, const float* scores, int32_t group, int32_t n_pos, int32_t g) {
   const int32_t n_fp = int32_t(fp_list_.size());
   const int64_t recent_from = int64_t(n_pos) - kRecentTokens;
   for (int32_t h = 0; h < group; ++h) {
@@ -123,9 +146,8 @@ void KvCache::record_stats(Layer& L, const Head& H, const float* scores, int32_t
       const int64_t pos = e < n_fp ? fp_pos_[size_t(e)] : (evict_ ? H.pos[size_t(e - n_fp)] : sinks_ + (e - n_fp));
       if (pos >= recent_from) recent += p;
     }
-    L.entropy_sum += entropy;
-    L.recent_sum += recent;
-    ++L.stat_count;
+    group_entropy_[size_t(g)] += entropy;
+    group_recent_[size_t(g)] += recent;
   }
 }
 

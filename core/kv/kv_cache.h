@@ -22,6 +22,8 @@
 
 namespace kvlite {
 
+class ThreadPool;
+
 struct KvShape {
   int32_t n_layer = 0, n_ctx = 0, n_head_kv = 0, head_dim = 0;
   bool rope_neox = false;  // RoPE pairs (i, i + d/2) rather than (2i, 2i+1): per-channel scales pair them
@@ -44,7 +46,10 @@ class KvCache {
   // are grouped onto KV heads (n_head / n_head_kv per group). `scores` is
   // scratch of at least n_head * max_tokens() floats. Not const: H2O scores
   // and attention statistics accumulate here.
-  void attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores);
+  // With a pool, KV heads (and the query heads that share each) are split
+  // over its threads; every head's arithmetic is the same for any count.
+  void attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores,
+              ThreadPool* pool = nullptr);
 
   void clear();
   // The most tokens one layer can hold: the attention scratch's size per head.
@@ -93,7 +98,7 @@ class KvCache {
   void rebalance_budgets();
   void attend_group(Layer& layer, int32_t kv_head, const float* q, int32_t group, int32_t n_pos, float* out,
                    float* scores);
-  void record_stats(Layer& layer, const Head& head, const float* scores, int32_t group, int32_t n_pos);
+  void record_stats(const Head& head, const float* scores, int32_t group, int32_t n_pos, int32_t kv_head);
   uint64_t layer_bytes(const Layer& layer) const;
   KvLayerStats layer_stats(const Layer& layer) const;
 
@@ -108,10 +113,12 @@ class KvCache {
   int32_t sinks_, window_, max_tokens_;
   bool budgets_rebalanced_ = false;
   std::vector<Layer> layers_;
-  // attend's scratch: the valid FP32 slots and their positions, queries in
-  // the compressed keys' domain, weighted sums of compressed values.
+  // attend's scratch: the valid FP32 slots and their positions, and per KV
+  // head (so heads can run on different threads): queries in the compressed
+  // keys' domain, weighted sums of compressed values, attention statistics.
   std::vector<int32_t> fp_list_, fp_pos_;
   std::vector<float> qc_, acc_;
+  std::vector<double> group_entropy_, group_recent_;
 };
 
 }  // namespace kvlite

@@ -48,7 +48,8 @@ void forward_llama(const Model::Impl& model, KvCache& kv, std::span<const int32_
       kv.store(l, pos, &s.k[size_t(t * kvd)], &s.v[size_t(t * kvd)]);
     }
     for (int32_t t = 0; t < n; ++t) {
-      kv.attend(l, &s.q[size_t(t * qd)], hp.n_head, pos0 + t + 1, &s.att[size_t(t * qd)], s.scores.data());
+      kv.attend(l, &s.q[size_t(t * qd)], hp.n_head, pos0 + t + 1, &s.att[size_t(t * qd)], s.scores.data(),
+               s.pool.get());
     }
     matmul(L.wo, s.att.data(), n, s.xb.data(), s.mm, s.pool.get());
     add(s.x.data(), s.xb.data(), n * d);

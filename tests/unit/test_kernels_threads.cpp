@@ -89,7 +89,11 @@ TEST(ThreadedMatmul, BitIdenticalForAnyThreadCount) {
   }
 }
 
-TEST(ThreadedSession, LogitsBitIdenticalFor1To3Threads) {
+// Prefill and decode logits with 1, 2 and 3 threads, bit for bit: matrix
+// rows and attention heads are split, never an output. With a compressed,
+// evicting cache collecting statistics, the KV heads also update their H2O
+// scores and statistics from different threads; statistics must match too.
+void expect_threads_change_nothing(const KvConfig& kv) {
   test::TempDir dir;
   RandomModelSpec spec;
   spec.n_layer = 2;
@@ -106,9 +110,11 @@ TEST(ThreadedSession, LogitsBitIdenticalFor1To3Threads) {
   for (int i = 0; i < 40; ++i) prompt.push_back(3 + (i * 29) % 300);
 
   std::vector<std::vector<float>> runs;
+  std::vector<std::vector<double>> stats;
   for (int32_t threads : {1, 2, 3}) {
     SessionParams sp;
     sp.threads = threads;
+    sp.kv = kv;
     auto s = Session::create(model.value(), sp);
     ASSERT_TRUE(s.ok()) << s.message();
     ASSERT_TRUE(s.value()->eval(prompt, true).ok());  // prefill, every position's logits
@@ -124,11 +130,32 @@ TEST(ThreadedSession, LogitsBitIdenticalFor1To3Threads) {
       all.insert(all.end(), l.begin(), l.end());
     }
     runs.push_back(std::move(all));
+    std::vector<double> st;
+    for (const KvLayerStats& layer : s.value()->kv_stats().layers) {
+      st.push_back(double(layer.tokens)), st.push_back(double(layer.evicted));
+      st.push_back(layer.entropy_bits), st.push_back(layer.recent_share);
+    }
+    stats.push_back(std::move(st));
   }
   for (size_t i = 1; i < runs.size(); ++i) {
     ASSERT_EQ(runs[i].size(), runs[0].size());
     EXPECT_EQ(0, std::memcmp(runs[i].data(), runs[0].data(), runs[0].size() * sizeof(float))) << i + 1 << " threads";
+    EXPECT_EQ(stats[i], stats[0]) << i + 1 << " threads";
   }
+}
+
+TEST(ThreadedSession, LogitsBitIdenticalFor1To3Threads) { expect_threads_change_nothing(KvConfig{}); }
+
+TEST(ThreadedSession, CompressedEvictingCacheBitIdenticalFor1To3Threads) {
+  KvConfig kv;
+  kv.k_type = KvType::Q4;
+  kv.v_type = KvType::Q4;
+  kv.window = 8;
+  kv.sinks = 2;
+  kv.eviction = KvEviction::H2O;
+  kv.budget = 24;
+  kv.attention_stats = true;
+  expect_threads_change_nothing(kv);
 }
 
 TEST(ThreadedSession, RejectsZeroThreads) {
