@@ -24,6 +24,7 @@ KernelSet build_scalar() {
   k.dot_f32 = scalar::dot_f32;
   k.axpy = scalar::axpy;
   k.scale = scalar::scale;
+  k.rope_rotate = scalar::rope_rotate;
   return k;
 }
 
@@ -74,6 +75,9 @@ void add(float* y, const float* x, int64_t n) { active_kernels().add(y, x, n); }
 float dot_f32(const float* a, const float* b, int64_t n) { return active_kernels().dot_f32(a, b, n); }
 void axpy(float* y, float a, const float* x, int64_t n) { active_kernels().axpy(y, a, x, n); }
 void scale(float* y, float a, int64_t n) { active_kernels().scale(y, a, n); }
+void rope_rotate(float* x, int32_t n_heads, int32_t head_dim, RopeStyle style, const float* cos, const float* sin) {
+  active_kernels().rope_rotate(x, n_heads, head_dim, style, cos, sin);
+}
 
 void attend_head(const float* q, const float* keys, const float* values, int64_t stride, int32_t n_pos,
                  int32_t head_dim, float scale_qk, float* scores, float* out) {

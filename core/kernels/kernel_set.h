@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/ops.h"
 #include "types/tensor_type.h"
 
 namespace kvlite {
@@ -51,6 +52,8 @@ struct KernelSet {
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   void (*axpy)(float* y, float a, const float* x, int64_t n) = nullptr;
   void (*scale)(float* y, float a, int64_t n) = nullptr;
+  void (*rope_rotate)(float* x, int32_t n_heads, int32_t head_dim, RopeStyle style, const float* cos,
+                      const float* sin) = nullptr;
 };
 
 // The reference set.

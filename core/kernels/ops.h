@@ -53,5 +53,11 @@ struct RopeTable {
 RopeTable make_rope_table(int32_t head_dim, float theta, RopeStyle style);
 // Rotates n_heads consecutive heads of x for position pos.
 void rope(float* x, int32_t n_heads, const RopeTable& table, int32_t pos);
+// The rotation itself, with the angles' cosines and sines given (head_dim / 2
+// of each): pair (a, b) of every head becomes (a c - b s, a s + b c).
+void rope_rotate(float* x, int32_t n_heads, int32_t head_dim, RopeStyle style, const float* cos, const float* sin);
+namespace scalar {
+void rope_rotate(float* x, int32_t n_heads, int32_t head_dim, RopeStyle style, const float* cos, const float* sin);
+}  // namespace scalar
 
 }  // namespace kvlite

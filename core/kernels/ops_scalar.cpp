@@ -1,4 +1,5 @@
 #include <cmath>
+#include <iterator>
 
 #include "kernels/ops.h"
 
@@ -62,20 +63,35 @@ RopeTable make_rope_table(int32_t head_dim, float theta, RopeStyle style) {
   return t;
 }
 
+// The angles once per call (they depend on the position only), then the
+// rotation by the active kernel set.
 void rope(float* x, int32_t n_heads, const RopeTable& t, int32_t pos) {
-  const int32_t d = t.head_dim, half = d / 2;
+  const int32_t half = t.head_dim / 2;
+  float c[std::size(RopeTable{}.inv_freq)], s[std::size(RopeTable{}.inv_freq)];
   for (int32_t i = 0; i < half; ++i) {
     const float angle = float(pos) * t.inv_freq[i];
-    const float c = std::cos(angle), s = std::sin(angle);
-    for (int32_t h = 0; h < n_heads; ++h) {
-      float* head = x + int64_t(h) * d;
-      const int32_t a = t.style == RopeStyle::Adjacent ? 2 * i : i;
-      const int32_t b = t.style == RopeStyle::Adjacent ? 2 * i + 1 : i + half;
+    c[i] = std::cos(angle);
+    s[i] = std::sin(angle);
+  }
+  rope_rotate(x, n_heads, t.head_dim, t.style, c, s);
+}
+
+namespace scalar {
+
+void rope_rotate(float* x, int32_t n_heads, int32_t d, RopeStyle style, const float* cos, const float* sin) {
+  const int32_t half = d / 2;
+  for (int32_t h = 0; h < n_heads; ++h) {
+    float* head = x + int64_t(h) * d;
+    for (int32_t i = 0; i < half; ++i) {
+      const int32_t a = style == RopeStyle::Adjacent ? 2 * i : i;
+      const int32_t b = style == RopeStyle::Adjacent ? 2 * i + 1 : i + half;
       const float x0 = head[a], x1 = head[b];
-      head[a] = x0 * c - x1 * s;
-      head[b] = x0 * s + x1 * c;
+      head[a] = x0 * cos[i] - x1 * sin[i];
+      head[b] = x0 * sin[i] + x1 * cos[i];
     }
   }
 }
+
+}  // namespace scalar
 
 }  // namespace kvlite

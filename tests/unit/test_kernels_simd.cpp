@@ -264,6 +264,44 @@ TEST(KernelsSimd, SwigluMatchesScalarIncludingSaturation) {
   }
 }
 
+TEST(KernelsSimd, RopeRotateMatchesScalarBitForBit) {
+  FOR_EACH_SIMD_SET(set) {
+    for (int32_t d : {2, 6, 8, 10, 32, 64, 128}) {  // halves of 1..64, with and without a tail
+      for (RopeStyle style : {RopeStyle::Adjacent, RopeStyle::NeoX}) {
+        const int32_t heads = 3;
+        const std::vector<float> x = random_floats(size_t(heads * d), uint32_t(d) + 5, 3.0f);
+        std::vector<float> c(size_t(d / 2)), s(size_t(d / 2));
+        for (int32_t i = 0; i < d / 2; ++i) c[size_t(i)] = std::cos(0.7f * float(i + 1)), s[size_t(i)] = std::sin(0.7f * float(i + 1));
+        std::vector<float> a = x, b = x;
+        scalar_kernels().rope_rotate(a.data(), heads, d, style, c.data(), s.data());
+        set->rope_rotate(b.data(), heads, d, style, c.data(), s.data());
+        EXPECT_EQ(a, b) << set->name << " rope d=" << d << (style == RopeStyle::NeoX ? " neox" : " adjacent");
+      }
+    }
+  }
+}
+
+// rope() through the active set against the rotation written out in double
+// precision: pairs (2i, 2i+1) or (i, i + d/2) turned by pos * theta^(-2i/d).
+TEST(KernelsSimd, RopeRotatesPairsByPositionTimesFrequency) {
+  const int32_t d = 16, heads = 2, pos = 37;
+  for (RopeStyle style : {RopeStyle::Adjacent, RopeStyle::NeoX}) {
+    const RopeTable table = make_rope_table(d, 10000.0f, style);
+    const std::vector<float> x = random_floats(size_t(heads * d), 9);
+    std::vector<float> y = x;
+    rope(y.data(), heads, table, pos);
+    for (int32_t h = 0; h < heads; ++h) {
+      for (int32_t i = 0; i < d / 2; ++i) {
+        const int32_t a = h * d + (style == RopeStyle::Adjacent ? 2 * i : i);
+        const int32_t b = h * d + (style == RopeStyle::Adjacent ? 2 * i + 1 : i + d / 2);
+        const double angle = pos * std::pow(10000.0, -2.0 * i / d);
+        EXPECT_NEAR(y[size_t(a)], x[size_t(a)] * std::cos(angle) - x[size_t(b)] * std::sin(angle), 1e-4);
+        EXPECT_NEAR(y[size_t(b)], x[size_t(a)] * std::sin(angle) + x[size_t(b)] * std::cos(angle), 1e-4);
+      }
+    }
+  }
+}
+
 TEST(KernelsSimd, TheFastestSetIsActiveByDefault) {
   EXPECT_EQ(&active_kernels(), available_kernel_sets().back());
   EXPECT_STREQ(scalar_kernels().name, "scalar");

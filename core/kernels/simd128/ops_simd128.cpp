@@ -103,6 +103,40 @@ void swiglu(float* gate, const float* up, int64_t n) {
   for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+// Four pairs at a time. Adjacent pairs (a0 b0 a1 b1 | a2 b2 a3 b3) are split
+// into a and b vectors by two shuffles and put back by two more; NeoX pairs
+// already sit in two runs. No fused multiply-add, so every value is the
+// scalar twin's, bit for bit.
+void rope_rotate(float* x, int32_t n_heads, int32_t d, RopeStyle style, const float* cos, const float* sin) {
+  const int32_t half = d / 2;
+  for (int32_t h = 0; h < n_heads; ++h) {
+    float* head = x + int64_t(h) * d;
+    int32_t i = 0;
+    for (; i + 4 <= half; i += 4) {
+      const v128_t c = wasm_v128_load(cos + i), s = wasm_v128_load(sin + i);
+      if (style == RopeStyle::NeoX) {
+        const v128_t a = wasm_v128_load(head + i), b = wasm_v128_load(head + half + i);
+        wasm_v128_store(head + i, wasm_f32x4_sub(wasm_f32x4_mul(a, c), wasm_f32x4_mul(b, s)));
+        wasm_v128_store(head + half + i, wasm_f32x4_add(wasm_f32x4_mul(a, s), wasm_f32x4_mul(b, c)));
+      } else {
+        const v128_t v0 = wasm_v128_load(head + 2 * i), v1 = wasm_v128_load(head + 2 * i + 4);
+        const v128_t a = wasm_i32x4_shuffle(v0, v1, 0, 2, 4, 6), b = wasm_i32x4_shuffle(v0, v1, 1, 3, 5, 7);
+        const v128_t ra = wasm_f32x4_sub(wasm_f32x4_mul(a, c), wasm_f32x4_mul(b, s));
+        const v128_t rb = wasm_f32x4_add(wasm_f32x4_mul(a, s), wasm_f32x4_mul(b, c));
+        wasm_v128_store(head + 2 * i, wasm_i32x4_shuffle(ra, rb, 0, 4, 1, 5));
+        wasm_v128_store(head + 2 * i + 4, wasm_i32x4_shuffle(ra, rb, 2, 6, 3, 7));
+      }
+    }
+    for (; i < half; ++i) {
+      const int32_t ia = style == RopeStyle::Adjacent ? 2 * i : i;
+      const int32_t ib = style == RopeStyle::Adjacent ? 2 * i + 1 : i + half;
+      const float a = head[ia], b = head[ib];
+      head[ia] = a * cos[i] - b * sin[i];
+      head[ib] = a * sin[i] + b * cos[i];
+    }
+  }
+}
+
 // ---- Float weight rows (F32 activations) -----------------------------------
 
 float vec_dot_f32(int64_t n, const void* weights, const void* activations) {

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/ops.h"
+
 namespace kvlite::simd128 {
 
 float vec_dot_q8_0(int64_t n, const void* weights, const void* activations);
@@ -33,6 +35,7 @@ void quantize_q8_k(const float* src, void* dst, int64_t n);
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
 void softmax(float* x, int64_t n);
 void swiglu(float* gate, const float* up, int64_t n);
+void rope_rotate(float* x, int32_t n_heads, int32_t head_dim, RopeStyle style, const float* cos, const float* sin);
 void add(float* y, const float* x, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);

@@ -35,6 +35,7 @@ KernelSet make_simd128_kernels(const KernelSet& base) {
   k.dot_f32 = simd128::dot_f32;
   k.axpy = simd128::axpy;
   k.scale = simd128::scale;
+  k.rope_rotate = simd128::rope_rotate;
   return k;
 }
 
