@@ -28,6 +28,12 @@ struct KvShape {
   int32_t kv_dim() const { return n_head_kv * head_dim; }
 };
 
+// What an architecture asks of one layer's attention.
+struct AttendOptions {
+  int32_t window = 0;    // attend only to the newest `window` positions (a sliding-window layer); 0: all
+  float softcap = 0.0f;  // scores s become softcap * tanh(s / softcap) before the softmax (gemma2); 0: none
+};
+
 class KvCache {
  public:
   // Checks the configuration against the model's shape (q4_0 needs head_dim
@@ -44,7 +50,8 @@ class KvCache {
   // are grouped onto KV heads (n_head / n_head_kv per group). `scores` is
   // scratch of at least n_head * max_tokens() floats. Not const: H2O scores
   // and attention statistics accumulate here.
-  void attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores);
+  void attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores,
+              const AttendOptions& options = {});
 
   void clear();
   // The most tokens one layer can hold: the attention scratch's size per head.
@@ -92,7 +99,8 @@ class KvCache {
   void resize_slots(Layer& layer, int32_t capacity);
   void rebalance_budgets();
   void attend_group(Layer& layer, int32_t kv_head, const float* q, int32_t group, int32_t n_pos, float* out,
-                   float* scores);
+                   float* scores, const AttendOptions& options);
+  int32_t slot_pos(const Head& head, int32_t i) const { return evict_ ? head.pos[size_t(i)] : sinks_ + i; }
   void record_stats(Layer& layer, const Head& head, const float* scores, int32_t group, int32_t n_pos);
   uint64_t layer_bytes(const Layer& layer) const;
   KvLayerStats layer_stats(const Layer& layer) const;
