@@ -83,7 +83,7 @@ Status read_sliding_window(const GgufFile& gguf, const HparamReader& r, Hparams&
   KVLITE_TRY(r.count("attention.sliding_window", window));
   auto period = gguf.get_int_or(r.prefix() + "attention.sliding_window_pattern", hp.family->swa_period);
   if (!period) return period.status();
-  if (period.value() < 0 || period.value() > hp.n_layer + 1) {
+  if (period.value() < 0 || period.value() > (1 << 24)) {
     return Status::Error("metadata key '" + r.prefix() + "attention.sliding_window_pattern' has an out-of-range value " +
                          std::to_string(period.value()));
   }
