@@ -59,8 +59,10 @@ void forward(const Model::Impl& model, KvCache& kv, std::span<const int32_t> tok
   const int32_t n = int32_t(tokens.size());
   const int64_t d = hp.n_embd, qd = hp.q_dim(), kvd = hp.kv_dim();
   s.reserve(hp, n, kv.max_tokens());
+  // LongRoPE's long factors serve contexts past the original one, as in llama.cpp.
+  const bool long_context = !hp.rope_factors_long.empty() && kv.shape().n_ctx > hp.n_ctx_orig;
   const RopeTable rope_global = make_rope_table(hp.head_dim, hp.rope_theta, hp.rope_style, hp.rope_freq_scale,
-                                                hp.rope_factors);
+                                                long_context ? hp.rope_factors_long : hp.rope_factors);
   const RopeTable rope_local = make_rope_table(hp.head_dim, hp.rope_theta_local, hp.rope_style);
 
   for (int32_t t = 0; t < n; ++t) {
@@ -90,6 +92,10 @@ void forward(const Model::Impl& model, KvCache& kv, std::span<const int32_t> tok
       const int32_t pos = pos0 + t;
       rope(&s.q[size_t(t * qd)], hp.n_head, rope_table, pos);
       rope(&s.k[size_t(t * kvd)], hp.n_head_kv, rope_table, pos);
+      if (hp.rope_attn_factor != 1.0f) {  // ggml scales cos and sin by it, so q and k both grow
+        scale(&s.q[size_t(t * qd)], hp.rope_attn_factor, qd);
+        scale(&s.k[size_t(t * kvd)], hp.rope_attn_factor, kvd);
+      }
       kv.store(l, pos, &s.k[size_t(t * kvd)], &s.v[size_t(t * kvd)]);
     }
     for (int32_t t = 0; t < n; ++t) {

@@ -47,12 +47,16 @@ class HparamReader {
   std::string p_;
 };
 
-// {arch}.rope.scaling.type: none, linear (positions divided by the factor)
-// or llama3 (low frequencies divided by the factor, high ones kept).
+// {arch}.rope.scaling.type: none, linear (positions divided by the factor),
+// llama3 (low frequencies divided by the factor, high ones kept) or
+// longrope (the file's rope_factors_short/long tensors, read by the loader).
 Status read_rope_scaling(const HparamReader& r, Hparams& hp) {
+  KVLITE_TRY(r.positive("rope.scaling.attn_factor", hp.rope_attn_factor, 1.0f));
+  hp.n_ctx_orig = hp.n_ctx_train;
+  if (r.has("rope.scaling.original_context_length")) KVLITE_TRY(r.count("rope.scaling.original_context_length", hp.n_ctx_orig));
   auto type = r.string_or("rope.scaling.type", "none");
   if (!type) return type.status();
-  if (type.value() == "none") return Status::Ok();
+  if (type.value() == "none" || type.value() == "longrope") return Status::Ok();
   float factor = 1.0f;
   KVLITE_TRY(r.positive("rope.scaling.factor", factor, 1.0f));
   if (type.value() == "linear") {
@@ -64,7 +68,7 @@ Status read_rope_scaling(const HparamReader& r, Hparams& hp) {
     float low = 1.0f, high = 4.0f, original = 8192.0f;
     KVLITE_TRY(r.positive("rope.scaling.low_freq_factor", low, low));
     KVLITE_TRY(r.positive("rope.scaling.high_freq_factor", high, high));
-    KVLITE_TRY(r.positive("rope.scaling.original_context_length", original, original));
+    if (r.has("rope.scaling.original_context_length")) original = float(hp.n_ctx_orig);
     if (high <= low) {
       return Status::Error("metadata key '" + r.prefix() + "rope.scaling.high_freq_factor' must exceed low_freq_factor");
     }
@@ -72,7 +76,7 @@ Status read_rope_scaling(const HparamReader& r, Hparams& hp) {
     return Status::Ok();
   }
   return Status::Error("RoPE scaling type '" + type.value() + "' (" + r.prefix() +
-                       "rope.scaling.type) is not supported; kvlite supports none, linear and llama3");
+                       "rope.scaling.type) is not supported; kvlite supports none, linear, llama3 and longrope");
 }
 
 // Which layers are local (sliding-window) ones, by the architecture's rule.

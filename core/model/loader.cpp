@@ -86,6 +86,10 @@ Status plan_weights(const Hparams& hp, Planner& plan, ModelWeights& w) {
     KVLITE_TRY(plan.matrix("output.weight", hp.n_embd, hp.n_vocab, w.output));
   }
   if (plan.has("rope_freqs.weight")) KVLITE_TRY(plan.vector("rope_freqs.weight", hp.head_dim / 2, w.rope_freqs));
+  if (plan.has("rope_factors_short.weight") || plan.has("rope_factors_long.weight")) {  // LongRoPE: both or neither
+    KVLITE_TRY(plan.vector("rope_factors_short.weight", hp.head_dim / 2, w.rope_short));
+    KVLITE_TRY(plan.vector("rope_factors_long.weight", hp.head_dim / 2, w.rope_long));
+  }
   w.layers.resize(size_t(hp.n_layer));
   for (int32_t i = 0; i < hp.n_layer; ++i) {
     const std::string b = "blk." + std::to_string(i) + ".";
@@ -231,6 +235,10 @@ Result<std::shared_ptr<Model>> Model::load(ByteSource& source, const LoadParams&
   if (!plan.has("output.weight")) impl->weights.output = impl->weights.token_embd;
   if (impl->hp.family->fused) split_fused(impl->hp, impl->weights);
   // The file's own RoPE divisors win over ones derived from metadata, as in llama.cpp.
+  if (!impl->weights.rope_short.empty()) {
+    impl->hp.rope_factors = impl->weights.rope_short;
+    impl->hp.rope_factors_long = impl->weights.rope_long;
+  }
   if (!impl->weights.rope_freqs.empty()) impl->hp.rope_factors = impl->weights.rope_freqs;
   impl->info = make_info(impl->gguf, impl->hp, weight_bytes, source.size());
   return std::shared_ptr<Model>(new Model(std::move(impl)));

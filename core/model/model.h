@@ -26,6 +26,11 @@ struct Hparams {
   float rope_theta_local = 10000.0f;  // sliding-window layers' base (gemma3's rope.freq_base_swa)
   float rope_freq_scale = 1.0f;       // linear RoPE scaling (global layers): angles times this
   std::vector<float> rope_factors;    // per-frequency divisors of the global layers (llama3 scaling), or empty
+  // LongRoPE (phi3): rope_factors holds the file's short factors, these the
+  // long ones, used when a session's context exceeds n_ctx_orig.
+  std::vector<float> rope_factors_long;
+  int32_t n_ctx_orig = 0;             // rope.scaling.original_context_length (default: context_length)
+  float rope_attn_factor = 1.0f;      // rope.scaling.attn_factor: rotated q and k are scaled by it
   RopeStyle rope_style = RopeStyle::Adjacent;
   float attn_softcap = 0.0f;          // attention scores become c * tanh(s / c) (0: none)
   float final_softcap = 0.0f;         // the same on the output logits
@@ -49,6 +54,7 @@ struct ModelWeights {
   std::vector<float> output_norm;
   WeightMatrix output;  // the embedding matrix itself when tied
   std::vector<float> rope_freqs;  // optional: the file's own per-frequency RoPE divisors
+  std::vector<float> rope_short, rope_long;  // optional: LongRoPE's divisors within / past the original context
   std::vector<LayerWeights> layers;
 };
 

@@ -3,7 +3,8 @@
 // cache close to the plain one; sliding-window layers forget what lies
 // outside their window; soft-capped logits stay under the cap; llama3 RoPE
 // scaling follows its published rule, from metadata or from a rope_freqs
-// tensor. Conformance with llama.cpp is in tests/integration/test_model_shared.cpp.
+// tensor; LongRoPE (Phi-3.5) picks its short or long factors by context and
+// scales q and k by its attention factor. Conformance with llama.cpp is in tests/integration/test_model_shared.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "format/byte_source.h"
+#include "format/gguf.h"
 #include "kvlite/kvlite.h"
 #include "model/model.h"
 #include "support/edit_gguf.h"
@@ -166,7 +169,8 @@ TEST(SoftCap, FinalLogitsStayUnderTheCap) {
   auto plain = make_model(dir, spec_for("gemma2"));
   ASSERT_TRUE(plain);
   float plain_max = 0;
-  for (float x : run(plain, some_tokens(6)).back()) plain_max = std::max(plain_max, std::fabs(x));
+  const auto plain_logits = run(plain, some_tokens(6));
+  for (float x : plain_logits.back()) plain_max = std::max(plain_max, std::fabs(x));
   const float cap = plain_max / 4;
   auto capped = make_model(dir, spec_for("gemma2"),
                            [&](GgufWriter& w, auto&) { w.set_f32("gemma2.final_logit_softcapping", cap); });
@@ -257,6 +261,73 @@ TEST(Llama3Rope, MetadataAndTensorAgreeAndScalingMatters) {
     scaling_effect = std::max(scaling_effect, max_diff(b[i], m[i]));
   }
   EXPECT_GT(scaling_effect, 1e-2f);
+}
+
+std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
+  std::vector<uint8_t> bytes(v.size() * sizeof(float));
+  std::memcpy(bytes.data(), v.data(), bytes.size());
+  return bytes;
+}
+
+// A phi3 file with LongRoPE tensors and an attention factor must compute
+// what a plain phi3 file computes with the chosen factors as rope_freqs and
+// its q and k rows scaled by the factor (RoPE is linear, so scaling before
+// or after the rotation is the same): short factors while the session's
+// context fits the original one, long ones past it.
+TEST(LongRope, ShortOrLongFactorsByContextAndTheAttentionFactor) {
+  test::TempDir dir;
+  RandomModelSpec spec;
+  spec.architecture = "phi3";
+  const std::string path = dir.path("base.gguf");
+  ASSERT_TRUE(write_random_model(spec, path).ok());
+  const int32_t half = spec.n_embd / spec.n_head / 2;
+  const int64_t qk_rows = spec.n_embd + spec.n_embd / spec.n_head * spec.n_head_kv;
+  std::vector<float> short_f(static_cast<size_t>(half)), long_f(static_cast<size_t>(half));
+  for (int32_t i = 0; i < half; ++i) short_f[size_t(i)] = 1.0f + 0.5f * float(i), long_f[size_t(i)] = 2.0f + 3.0f * float(i);
+  const float attn_factor = 1.25f;
+
+  auto longrope = [&](const std::string& name, uint32_t original_ctx) {
+    EXPECT_TRUE(test::rewrite_gguf(path, dir.path(name), [&](GgufWriter& w, auto&) {
+                  w.set_string("phi3.rope.scaling.type", "longrope");
+                  w.set_f32("phi3.rope.scaling.attn_factor", attn_factor);
+                  w.set_u32("phi3.rope.scaling.original_context_length", original_ctx);
+                  w.add_raw_tensor("rope_factors_short.weight", {half}, 0 /* F32 */, f32_bytes(short_f));
+                  w.add_raw_tensor("rope_factors_long.weight", {half}, 0, f32_bytes(long_f));
+                }).ok());
+    return load(dir.path(name));
+  };
+  auto equivalent = [&](const std::string& name, const std::vector<float>& factors) {
+    auto src = open_file_source(path);
+    auto gguf = parse_gguf(*src.value());
+    const TensorInfo* qkv = gguf.value().find_tensor("blk.0.attn_qkv.weight");
+    EXPECT_TRUE(test::rewrite_gguf(path, dir.path(name), [&](GgufWriter& w, auto& tensors) {
+                  w.add_raw_tensor("rope_freqs.weight", {half}, 0, f32_bytes(factors));
+                  for (int32_t l = 0; l < spec.n_layer; ++l) {
+                    const std::string tname = "blk." + std::to_string(l) + ".attn_qkv.weight";
+                    const TensorInfo* t = gguf.value().find_tensor(tname);
+                    std::vector<float> values(size_t(t->n_elements()));
+                    EXPECT_TRUE(src.value()->read(t->offset, values.data(), values.size() * sizeof(float)).ok());
+                    for (int64_t i = 0; i < qk_rows * spec.n_embd; ++i) values[size_t(i)] *= attn_factor;
+                    std::erase_if(tensors, [&](const TensorInfo* x) { return x->name == tname; });
+                    w.add_raw_tensor(tname, {t->ne[0], t->ne[1]}, 0, f32_bytes(values));
+                  }
+                }).ok());
+    EXPECT_NE(qkv, nullptr);
+    return load(dir.path(name));
+  };
+  // run() gives sessions a 64-token context.
+  auto within = longrope("within.gguf", 64), past = longrope("past.gguf", 32);
+  auto with_short = equivalent("short.gguf", short_f), with_long = equivalent("long.gguf", long_f);
+  ASSERT_TRUE(within && past && with_short && with_long);
+  const std::vector<int32_t> ids = some_tokens(10);
+  const auto a = run(within, ids), b = run(with_short, ids), c = run(past, ids), d = run(with_long, ids);
+  float short_vs_long = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_LT(max_diff(a[i], b[i]), 1e-4f) << "position " << i;
+    EXPECT_LT(max_diff(c[i], d[i]), 1e-4f) << "position " << i;
+    short_vs_long = std::max(short_vs_long, max_diff(a[i], c[i]));
+  }
+  EXPECT_GT(short_vs_long, 1e-2f);
 }
 
 }  // namespace
