@@ -20,6 +20,7 @@ KernelSet build_scalar() {
   k.rmsnorm = scalar::rmsnorm;
   k.softmax = scalar::softmax;
   k.swiglu = scalar::swiglu;
+  k.geglu = scalar::geglu;
   k.add = scalar::add;
   k.dot_f32 = scalar::dot_f32;
   k.axpy = scalar::axpy;
@@ -71,6 +72,7 @@ void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float e
 }
 void softmax(float* x, int64_t n) { active_kernels().softmax(x, n); }
 void swiglu(float* gate, const float* up, int64_t n) { active_kernels().swiglu(gate, up, n); }
+void geglu(float* gate, const float* up, int64_t n) { active_kernels().geglu(gate, up, n); }
 void add(float* y, const float* x, int64_t n) { active_kernels().add(y, x, n); }
 float dot_f32(const float* a, const float* b, int64_t n) { return active_kernels().dot_f32(a, b, n); }
 void axpy(float* y, float a, const float* x, int64_t n) { active_kernels().axpy(y, a, x, n); }

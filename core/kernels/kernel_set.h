@@ -48,6 +48,7 @@ struct KernelSet {
   void (*rmsnorm)(float* out, const float* x, const float* weight, int64_t n, float eps) = nullptr;
   void (*softmax)(float* x, int64_t n) = nullptr;
   void (*swiglu)(float* gate, const float* up, int64_t n) = nullptr;
+  void (*geglu)(float* gate, const float* up, int64_t n) = nullptr;
   void (*add)(float* y, const float* x, int64_t n) = nullptr;
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   void (*axpy)(float* y, float a, const float* x, int64_t n) = nullptr;

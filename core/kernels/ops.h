@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace kvlite {
 
@@ -13,6 +14,8 @@ void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float e
 void softmax(float* x, int64_t n);
 // In place: gate = silu(gate) * up.
 void swiglu(float* gate, const float* up, int64_t n);
+// In place: gate = gelu(gate) * up, GELU in its tanh form (gemma's FFN).
+void geglu(float* gate, const float* up, int64_t n);
 // y += x
 void add(float* y, const float* x, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n);
@@ -32,6 +35,7 @@ namespace scalar {
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
 void softmax(float* x, int64_t n);
 void swiglu(float* gate, const float* up, int64_t n);
+void geglu(float* gate, const float* up, int64_t n);
 void add(float* y, const float* x, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);
@@ -48,9 +52,12 @@ enum class RopeStyle {
 struct RopeTable {
   int32_t head_dim = 0;
   RopeStyle style = RopeStyle::Adjacent;
-  float inv_freq[512] = {};  // theta^(-2i/d) for i < head_dim / 2
+  float inv_freq[512] = {};  // freq_scale * theta^(-2i/d) / factors[i] for i < head_dim / 2
 };
-RopeTable make_rope_table(int32_t head_dim, float theta, RopeStyle style);
+// freq_scale: linear RoPE scaling (1: none); factors: head_dim / 2
+// per-frequency divisors (llama3 scaling, a rope_freqs tensor), or empty.
+RopeTable make_rope_table(int32_t head_dim, float theta, RopeStyle style, float freq_scale = 1.0f,
+                          const std::vector<float>& factors = {});
 // Rotates n_heads consecutive heads of x for position pos.
 void rope(float* x, int32_t n_heads, const RopeTable& table, int32_t pos);
 // The rotation itself, with the angles' cosines and sines given (head_dim / 2

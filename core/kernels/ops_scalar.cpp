@@ -31,6 +31,14 @@ void swiglu(float* gate, const float* up, int64_t n) {
   }
 }
 
+void geglu(float* gate, const float* up, int64_t n) {
+  const float k = std::sqrt(2.0f / 3.14159265358979f);
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = 0.5f * g * (1.0f + std::tanh(k * (g + 0.044715f * g * g * g))) * up[i];
+  }
+}
+
 void add(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
@@ -53,12 +61,14 @@ void scale(float* y, float a, int64_t n) {
 
 namespace kvlite {
 
-RopeTable make_rope_table(int32_t head_dim, float theta, RopeStyle style) {
+RopeTable make_rope_table(int32_t head_dim, float theta, RopeStyle style, float freq_scale,
+                          const std::vector<float>& factors) {
   RopeTable t;
   t.head_dim = head_dim;
   t.style = style;
   for (int32_t i = 0; i < head_dim / 2; ++i) {
-    t.inv_freq[i] = float(std::pow(double(theta), -2.0 * i / head_dim));
+    const double divisor = factors.empty() ? 1.0 : double(factors[size_t(i)]);
+    t.inv_freq[i] = float(freq_scale * std::pow(double(theta), -2.0 * i / head_dim) / divisor);
   }
   return t;
 }

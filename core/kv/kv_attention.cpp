@@ -35,31 +35,42 @@ void values_from_slot_domain(KvTransform t, float* acc, const float* channel, in
   }
 }
 
+// The oldest position a query at n_pos - 1 may see.
+int32_t first_visible(int32_t n_pos, const AttendOptions& options) {
+  return options.window > 0 ? std::max(0, n_pos - options.window) : 0;
+}
+
+void soft_cap(float* scores, int32_t n, float cap) {
+  for (int32_t i = 0; i < n; ++i) scores[i] = cap * std::tanh(scores[i] / cap);
+}
+
 }  // namespace
 
 void KvCache::attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores,
-                     ThreadPool* pool) {
+                     const AttendOptions& options, ThreadPool* pool) {
   Layer& L = layers_[size_t(layer)];
   const int32_t group = n_head / shape_.n_head_kv, d = shape_.head_dim, nkv = shape_.n_head_kv;
-  if (plain_ && !config_.attention_stats) {
+  const int32_t first = first_visible(n_pos, options);
+  if (plain_ && !config_.attention_stats && options.softcap == 0.0f) {
     // The plain cache holds position p in slot p: the row kernel reads it
     // directly, and nothing in the cache changes, so heads may run in parallel.
     const float scale = 1.0f / std::sqrt(float(d));
+    const int64_t from = int64_t(first) * shape_.kv_dim();
     run_tasks(pool, n_head, [&](int64_t h) {
-      const int64_t kv_off = int64_t(h / group) * d;
-      kvlite::attend_head(q + h * d, L.k.data() + kv_off, L.v.data() + kv_off, shape_.kv_dim(), n_pos, d, scale,
-                          scores + h * max_tokens_, out + h * d);
+      const int64_t kv_off = from + int64_t(h / group) * d;
+      kvlite::attend_head(q + h * d, L.k.data() + kv_off, L.v.data() + kv_off, shape_.kv_dim(), n_pos - first, d,
+                          scale, scores + h * max_tokens_, out + h * d);
     });
     return;
   }
-  // The FP32 slots holding positions below n_pos, in slot order (for the
-  // plain cache that is position order, so sums match the reference exactly).
+  // The FP32 slots holding positions first .. n_pos - 1, in slot order (for
+  // the plain cache that is position order, so sums match the reference exactly).
   fp_list_.clear();
   fp_pos_.clear();
   const int32_t n_fp = int32_t(std::min<int64_t>(fp_slots(), L.seen));
   for (int32_t slot = 0; slot < n_fp; ++slot) {
     const int32_t p = pos_in_fp_slot(slot, L.seen);
-    if (p >= 0 && p < n_pos) fp_list_.push_back(slot), fp_pos_.push_back(p);
+    if (p >= first && p < n_pos) fp_list_.push_back(slot), fp_pos_.push_back(p);
   }
   // Each KV head writes only its own scores, outputs, slots' H2O scores and
   // scratch slices; statistics are summed in head order afterwards.
@@ -68,7 +79,8 @@ void KvCache::attend(int32_t layer, const float* q, int32_t n_head, int32_t n_po
   group_entropy_.assign(size_t(nkv), 0.0);
   group_recent_.assign(size_t(nkv), 0.0);
   run_tasks(pool, nkv, [&](int64_t g) {
-    attend_group(L, int32_t(g), q + g * group * d, group, n_pos, out + g * group * d, scores + g * group * max_tokens_);
+    attend_group(L, int32_t(g), q + g * group * d, group, n_pos, out + g * group * d, scores + g * group * max_tokens_,
+                 options);
   });
   if (config_.attention_stats) {
     for (int32_t g = 0; g < nkv; ++g) {
@@ -81,7 +93,7 @@ void KvCache::attend(int32_t layer, const float* q, int32_t n_head, int32_t n_po
 
 // One KV head and the `group` query heads that share it.
 void KvCache::attend_group(Layer& L, int32_t g, const float* q, int32_t group, int32_t n_pos, float* out,
-                          float* scores) {
+                          float* scores, const AttendOptions& options) {
   const int32_t d = shape_.head_dim, kvd = shape_.kv_dim(), nkv = shape_.n_head_kv;
   const int32_t n_fp = int32_t(fp_list_.size());
   Head& H = L.heads[size_t(g)];
@@ -103,7 +115,16 @@ void KvCache::attend_group(Layer& L, int32_t g, const float* q, int32_t group, i
       for (int32_t h = 0; h < group; ++h) scores[int64_t(h) * max_tokens_ + n_fp + i] = dot_f32(qc + h * d, buf, d) * scale;
     }
   }
-  for (int32_t h = 0; h < group; ++h) softmax(scores + int64_t(h) * max_tokens_, n);
+  const int32_t first = first_visible(n_pos, options);
+  for (int32_t h = 0; h < group; ++h) {
+    float* s = scores + int64_t(h) * max_tokens_;
+    if (options.softcap > 0.0f) soft_cap(s, n, options.softcap);
+    // Compressed tokens older than a sliding-window layer's span get no weight.
+    for (int32_t i = 0; i < H.used; ++i) {
+      if (slot_pos(H, i) < first) s[n_fp + i] = -INFINITY;
+    }
+    softmax(s, n);
+  }
   if (config_.attention_stats) record_stats(H, scores, group, n_pos, g);
   if (evict_) {
     for (int32_t h = 0; h < group; ++h) {
@@ -143,7 +164,7 @@ void KvCache::record_stats(const Head& H, const float* scores, int32_t group, in
     for (int32_t e = 0; e < n_fp + H.used; ++e) {
       const double p = s[e];
       if (p > 0) entropy -= p * std::log2(p);
-      const int64_t pos = e < n_fp ? fp_pos_[size_t(e)] : (evict_ ? H.pos[size_t(e - n_fp)] : sinks_ + (e - n_fp));
+      const int64_t pos = e < n_fp ? fp_pos_[size_t(e)] : slot_pos(H, e - n_fp);
       if (pos >= recent_from) recent += p;
     }
     group_entropy_[size_t(g)] += entropy;

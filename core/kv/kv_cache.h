@@ -30,6 +30,12 @@ struct KvShape {
   int32_t kv_dim() const { return n_head_kv * head_dim; }
 };
 
+// What an architecture asks of one layer's attention.
+struct AttendOptions {
+  int32_t window = 0;    // attend only to the newest `window` positions (a sliding-window layer); 0: all
+  float softcap = 0.0f;  // scores s become softcap * tanh(s / softcap) before the softmax (gemma2); 0: none
+};
+
 class KvCache {
  public:
   // Checks the configuration against the model's shape (q4_0 needs head_dim
@@ -49,7 +55,7 @@ class KvCache {
   // With a pool, KV heads (and the query heads that share each) are split
   // over its threads; every head's arithmetic is the same for any count.
   void attend(int32_t layer, const float* q, int32_t n_head, int32_t n_pos, float* out, float* scores,
-              ThreadPool* pool = nullptr);
+              const AttendOptions& options = {}, ThreadPool* pool = nullptr);
 
   void clear();
   // The most tokens one layer can hold: the attention scratch's size per head.
@@ -97,7 +103,8 @@ class KvCache {
   void resize_slots(Layer& layer, int32_t capacity);
   void rebalance_budgets();
   void attend_group(Layer& layer, int32_t kv_head, const float* q, int32_t group, int32_t n_pos, float* out,
-                   float* scores);
+                   float* scores, const AttendOptions& options);
+  int32_t slot_pos(const Head& head, int32_t i) const { return evict_ ? head.pos[size_t(i)] : sinks_ + i; }
   void record_stats(const Head& head, const float* scores, int32_t group, int32_t n_pos, int32_t kv_head);
   uint64_t layer_bytes(const Layer& layer) const;
   KvLayerStats layer_stats(const Layer& layer) const;

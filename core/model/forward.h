@@ -29,9 +29,10 @@ struct ForwardScratch {
   void reserve(const Hparams& hp, int32_t n_tokens, int32_t n_ctx);
 };
 
-// Runs tokens at positions pos0.. through the model. logits receives
-// n_vocab floats for the last token, or for every token when all_logits.
-void forward_llama(const Model::Impl& model, KvCache& kv, std::span<const int32_t> tokens, int32_t pos0,
-                   bool all_logits, ForwardScratch& s, std::vector<float>& logits);
+// Runs tokens at positions pos0.. through the model, of any supported
+// architecture. logits receives n_vocab floats for the last token, or for
+// every token when all_logits.
+void forward(const Model::Impl& model, KvCache& kv, std::span<const int32_t> tokens, int32_t pos0,
+             bool all_logits, ForwardScratch& s, std::vector<float>& logits);
 
 }  // namespace kvlite

@@ -76,27 +76,74 @@ class Planner {
   std::vector<Want> wants_;
 };
 
-Status plan_llama(const Hparams& hp, Planner& plan, ModelWeights& w) {
+// Every tensor the architecture's row asks for, with the shapes the
+// hyperparameters imply.
+Status plan_weights(const Hparams& hp, Planner& plan, ModelWeights& w) {
+  const Architecture& arch = *hp.family;
   KVLITE_TRY(plan.matrix("token_embd.weight", hp.n_embd, hp.n_vocab, w.token_embd));
   KVLITE_TRY(plan.vector("output_norm.weight", hp.n_embd, w.output_norm));
   if (plan.has("output.weight")) {
     KVLITE_TRY(plan.matrix("output.weight", hp.n_embd, hp.n_vocab, w.output));
+  }
+  if (plan.has("rope_freqs.weight")) KVLITE_TRY(plan.vector("rope_freqs.weight", hp.head_dim / 2, w.rope_freqs));
+  if (plan.has("rope_factors_short.weight") || plan.has("rope_factors_long.weight")) {  // LongRoPE: both or neither
+    KVLITE_TRY(plan.vector("rope_factors_short.weight", hp.head_dim / 2, w.rope_short));
+    KVLITE_TRY(plan.vector("rope_factors_long.weight", hp.head_dim / 2, w.rope_long));
   }
   w.layers.resize(size_t(hp.n_layer));
   for (int32_t i = 0; i < hp.n_layer; ++i) {
     const std::string b = "blk." + std::to_string(i) + ".";
     LayerWeights& l = w.layers[size_t(i)];
     KVLITE_TRY(plan.vector(b + "attn_norm.weight", hp.n_embd, l.attn_norm));
-    KVLITE_TRY(plan.matrix(b + "attn_q.weight", hp.n_embd, hp.q_dim(), l.wq));
-    KVLITE_TRY(plan.matrix(b + "attn_k.weight", hp.n_embd, hp.kv_dim(), l.wk));
-    KVLITE_TRY(plan.matrix(b + "attn_v.weight", hp.n_embd, hp.kv_dim(), l.wv));
+    if (arch.fused) {
+      KVLITE_TRY(plan.matrix(b + "attn_qkv.weight", hp.n_embd, hp.q_dim() + 2 * hp.kv_dim(), l.wqkv));
+    } else {
+      KVLITE_TRY(plan.matrix(b + "attn_q.weight", hp.n_embd, hp.q_dim(), l.wq));
+      KVLITE_TRY(plan.matrix(b + "attn_k.weight", hp.n_embd, hp.kv_dim(), l.wk));
+      KVLITE_TRY(plan.matrix(b + "attn_v.weight", hp.n_embd, hp.kv_dim(), l.wv));
+    }
+    if (arch.qkv_bias) {
+      KVLITE_TRY(plan.vector(b + "attn_q.bias", hp.q_dim(), l.bq));
+      KVLITE_TRY(plan.vector(b + "attn_k.bias", hp.kv_dim(), l.bk));
+      KVLITE_TRY(plan.vector(b + "attn_v.bias", hp.kv_dim(), l.bv));
+    }
+    if (arch.qk_norm) {
+      KVLITE_TRY(plan.vector(b + "attn_q_norm.weight", hp.head_dim, l.q_norm));
+      KVLITE_TRY(plan.vector(b + "attn_k_norm.weight", hp.head_dim, l.k_norm));
+    }
     KVLITE_TRY(plan.matrix(b + "attn_output.weight", hp.q_dim(), hp.n_embd, l.wo));
+    if (arch.post_norms) KVLITE_TRY(plan.vector(b + "post_attention_norm.weight", hp.n_embd, l.post_attn_norm));
     KVLITE_TRY(plan.vector(b + "ffn_norm.weight", hp.n_embd, l.ffn_norm));
-    KVLITE_TRY(plan.matrix(b + "ffn_gate.weight", hp.n_embd, hp.n_ff, l.ffn_gate));
-    KVLITE_TRY(plan.matrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff, l.ffn_up));
+    if (arch.fused) {
+      KVLITE_TRY(plan.matrix(b + "ffn_up.weight", hp.n_embd, 2 * int64_t(hp.n_ff), l.ffn_gate_up));
+    } else {
+      KVLITE_TRY(plan.matrix(b + "ffn_gate.weight", hp.n_embd, hp.n_ff, l.ffn_gate));
+      KVLITE_TRY(plan.matrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff, l.ffn_up));
+    }
     KVLITE_TRY(plan.matrix(b + "ffn_down.weight", hp.n_ff, hp.n_embd, l.ffn_down));
+    if (arch.post_norms) KVLITE_TRY(plan.vector(b + "post_ffw_norm.weight", hp.n_embd, l.post_ffn_norm));
   }
   return Status::Ok();
+}
+
+// Rows first .. first + count - 1 of a matrix, sharing its bytes.
+WeightMatrix row_range(const WeightMatrix& m, int64_t first, int64_t count) {
+  WeightMatrix r = m;
+  r.data = m.row(first);
+  r.rows = count;
+  return r;
+}
+
+// Fused matrices become the separate ones the forward pass reads: their rows
+// are stacked [q | k | v] and [gate | up], so each part is a row range.
+void split_fused(const Hparams& hp, ModelWeights& w) {
+  for (LayerWeights& l : w.layers) {
+    l.wq = row_range(l.wqkv, 0, hp.q_dim());
+    l.wk = row_range(l.wqkv, hp.q_dim(), hp.kv_dim());
+    l.wv = row_range(l.wqkv, hp.q_dim() + hp.kv_dim(), hp.kv_dim());
+    l.ffn_gate = row_range(l.ffn_gate_up, 0, hp.n_ff);
+    l.ffn_up = row_range(l.ffn_gate_up, hp.n_ff, hp.n_ff);
+  }
 }
 
 Status check_vector_type(const TensorInfo& t) {
@@ -172,7 +219,7 @@ Result<std::shared_ptr<Model>> Model::load(ByteSource& source, const LoadParams&
   impl->hp.n_vocab = impl->tokenizer->n_vocab();
 
   Planner plan(impl->gguf);
-  Status planned = plan_llama(impl->hp, plan, impl->weights);
+  Status planned = plan_weights(impl->hp, plan, impl->weights);
   if (!planned) return Status::Error(source.describe() + ": " + planned.message());
 
   uint64_t weight_bytes = 0;
@@ -186,6 +233,13 @@ Result<std::shared_ptr<Model>> Model::load(ByteSource& source, const LoadParams&
   if (!read) return Status::Error(source.describe() + ": " + read.message());
   // Tied output: the planner could only point at the embedding once its bytes were read.
   if (!plan.has("output.weight")) impl->weights.output = impl->weights.token_embd;
+  if (impl->hp.family->fused) split_fused(impl->hp, impl->weights);
+  // The file's own RoPE divisors win over ones derived from metadata, as in llama.cpp.
+  if (!impl->weights.rope_short.empty()) {
+    impl->hp.rope_factors = impl->weights.rope_short;
+    impl->hp.rope_factors_long = impl->weights.rope_long;
+  }
+  if (!impl->weights.rope_freqs.empty()) impl->hp.rope_factors = impl->weights.rope_freqs;
   impl->info = make_info(impl->gguf, impl->hp, weight_bytes, source.size());
   return std::shared_ptr<Model>(new Model(std::move(impl)));
 }

@@ -1,5 +1,5 @@
-// Random-weight llama models of any shape, written with the project's own
-// GGUF writer (see RandomModelSpec in kvlite.h).
+// Random-weight models of any supported architecture and shape, written with
+// the project's own GGUF writer (see RandomModelSpec in kvlite.h).
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -7,6 +7,7 @@
 
 #include "format/gguf_writer.h"
 #include "kvlite/kvlite.h"
+#include "model/architecture.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kvlite {
@@ -81,17 +82,21 @@ Status write_random_model(const RandomModelSpec& spec, const std::string& path) 
   if (spec.n_head % spec.n_head_kv != 0 || spec.n_embd % spec.n_head != 0) {
     return Status::Error("head counts do not divide the embedding");
   }
+  const Architecture* arch = find_architecture(spec.architecture);
+  if (!arch) return Status::Error("cannot write a model of unsupported architecture '" + spec.architecture + "'");
+  const std::string a = spec.architecture + ".";
   GgufWriter w;
-  w.set_string("general.architecture", "llama");
-  w.set_string("general.name", "kvlite random llama");
-  w.set_u32("llama.block_count", uint32_t(spec.n_layer));
-  w.set_u32("llama.embedding_length", uint32_t(spec.n_embd));
-  w.set_u32("llama.feed_forward_length", uint32_t(spec.n_ff));
-  w.set_u32("llama.attention.head_count", uint32_t(spec.n_head));
-  w.set_u32("llama.attention.head_count_kv", uint32_t(spec.n_head_kv));
-  w.set_u32("llama.context_length", uint32_t(spec.n_ctx));
-  w.set_f32("llama.rope.freq_base", spec.rope_theta);
-  w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  w.set_string("general.architecture", spec.architecture);
+  w.set_string("general.name", "kvlite random " + spec.architecture);
+  w.set_u32(a + "block_count", uint32_t(spec.n_layer));
+  w.set_u32(a + "embedding_length", uint32_t(spec.n_embd));
+  w.set_u32(a + "feed_forward_length", uint32_t(spec.n_ff));
+  w.set_u32(a + "attention.head_count", uint32_t(spec.n_head));
+  w.set_u32(a + "attention.head_count_kv", uint32_t(spec.n_head_kv));
+  w.set_u32(a + "context_length", uint32_t(spec.n_ctx));
+  w.set_f32(a + "rope.freq_base", spec.rope_theta);
+  w.set_f32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
+  if (spec.sliding_window > 0) w.set_u32(a + "attention.sliding_window", uint32_t(spec.sliding_window));
   add_vocab(w, spec.n_vocab);
 
   uint64_t stream = spec.seed * 0x100000001b3ull;
@@ -109,15 +114,17 @@ Status write_random_model(const RandomModelSpec& spec, const std::string& path) 
       }
     });
   };
-  auto norm = [&](const std::string& name, int64_t n) {
+  // Vectors: norm weights near 1, biases near 0.
+  auto vector = [&](const std::string& name, int64_t n, float center) {
     const uint64_t seed = ++stream;
     return w.add_tensor(name, {n}, TensorType::F32, [=](uint8_t* dst, size_t) {
       Rng rng(seed);
       std::vector<float> v(static_cast<size_t>(n));
-      for (float& x : v) x = 1.0f + 0.1f * rng.symmetric();
+      for (float& x : v) x = center + 0.1f * rng.symmetric();
       std::memcpy(dst, v.data(), v.size() * sizeof(float));
     });
   };
+  auto norm = [&](const std::string& name, int64_t n) { return vector(name, n, 1.0f); };
   const int64_t hd = spec.n_embd / spec.n_head, kvd = hd * spec.n_head_kv;
   KVLITE_TRY(matrix("token_embd.weight", spec.n_embd, spec.n_vocab, *wt));
   KVLITE_TRY(norm("output_norm.weight", spec.n_embd));
@@ -125,14 +132,33 @@ Status write_random_model(const RandomModelSpec& spec, const std::string& path) 
   for (int32_t i = 0; i < spec.n_layer; ++i) {
     const std::string b = "blk." + std::to_string(i) + ".";
     KVLITE_TRY(norm(b + "attn_norm.weight", spec.n_embd));
-    KVLITE_TRY(matrix(b + "attn_q.weight", spec.n_embd, spec.n_embd, *wt));
-    KVLITE_TRY(matrix(b + "attn_k.weight", spec.n_embd, kvd, *wt));
-    KVLITE_TRY(matrix(b + "attn_v.weight", spec.n_embd, kvd, *wt));
+    if (arch->fused) {
+      KVLITE_TRY(matrix(b + "attn_qkv.weight", spec.n_embd, spec.n_embd + 2 * kvd, *wt));
+    } else {
+      KVLITE_TRY(matrix(b + "attn_q.weight", spec.n_embd, spec.n_embd, *wt));
+      KVLITE_TRY(matrix(b + "attn_k.weight", spec.n_embd, kvd, *wt));
+      KVLITE_TRY(matrix(b + "attn_v.weight", spec.n_embd, kvd, *wt));
+    }
+    if (arch->qkv_bias) {
+      KVLITE_TRY(vector(b + "attn_q.bias", spec.n_embd, 0.0f));
+      KVLITE_TRY(vector(b + "attn_k.bias", kvd, 0.0f));
+      KVLITE_TRY(vector(b + "attn_v.bias", kvd, 0.0f));
+    }
+    if (arch->qk_norm) {
+      KVLITE_TRY(norm(b + "attn_q_norm.weight", hd));
+      KVLITE_TRY(norm(b + "attn_k_norm.weight", hd));
+    }
     KVLITE_TRY(matrix(b + "attn_output.weight", spec.n_embd, spec.n_embd, *wt));
+    if (arch->post_norms) KVLITE_TRY(norm(b + "post_attention_norm.weight", spec.n_embd));
     KVLITE_TRY(norm(b + "ffn_norm.weight", spec.n_embd));
-    KVLITE_TRY(matrix(b + "ffn_gate.weight", spec.n_embd, spec.n_ff, *wt));
-    KVLITE_TRY(matrix(b + "ffn_up.weight", spec.n_embd, spec.n_ff, *wt));
+    if (arch->fused) {
+      KVLITE_TRY(matrix(b + "ffn_up.weight", spec.n_embd, 2 * int64_t(spec.n_ff), *wt));
+    } else {
+      KVLITE_TRY(matrix(b + "ffn_gate.weight", spec.n_embd, spec.n_ff, *wt));
+      KVLITE_TRY(matrix(b + "ffn_up.weight", spec.n_embd, spec.n_ff, *wt));
+    }
     KVLITE_TRY(matrix(b + "ffn_down.weight", spec.n_ff, spec.n_embd, *wt));
+    if (arch->post_norms) KVLITE_TRY(norm(b + "post_ffw_norm.weight", spec.n_embd));
   }
   return w.write_file(path);
 }

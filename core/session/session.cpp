@@ -64,7 +64,7 @@ Status Session::Impl::eval(std::span<const int32_t> tokens, bool all_logits) {
   for (size_t start = 0; start < tokens.size(); start += batch) {
     const size_t count = std::min(tokens.size() - start, batch);
     const bool last_batch = start + count == tokens.size();
-    forward_llama(m, kv, tokens.subspan(start, count), n_past, all_logits, scratch, batch_logits);
+    forward(m, kv, tokens.subspan(start, count), n_past, all_logits, scratch, batch_logits);
     if (all_logits || last_batch) logits.insert(logits.end(), batch_logits.begin(), batch_logits.end());
     n_past += int32_t(count);
   }

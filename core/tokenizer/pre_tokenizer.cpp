@@ -107,13 +107,15 @@ std::optional<PreTokenizer> pre_tokenizer_from_name(std::string_view name) {
   if (name.empty() || name == "default" || name == "gpt2" || name == "gpt-2") return PreTokenizer::Gpt2;
   if (name == "llama-bpe" || name == "llama3" || name == "llama-v3") return PreTokenizer::Llama3;
   if (name == "qwen2") return PreTokenizer::Qwen2;
+  if (name == "smollm") return PreTokenizer::SmolLm;
   return std::nullopt;
 }
 
-void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<std::string_view>& words) {
-  words.clear();
-  std::vector<unicode::Char> chars;
-  unicode::decode(text, chars);
+namespace {
+
+// Appends the words of `chars` (code points of `text`) as one regex splits them.
+void split_chars(PreTokenizer kind, std::string_view text, const std::vector<unicode::Char>& chars,
+                 std::vector<std::string_view>& words) {
   const Matcher m(chars);
   for (size_t i = 0; i < chars.size();) {
     size_t n = kind == PreTokenizer::Gpt2 ? match_gpt2(m, i) : match_llama3(m, i, kind == PreTokenizer::Llama3 ? 3 : 1);
@@ -122,6 +124,30 @@ void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<std::str
     const size_t end = chars[i + n - 1].offset + chars[i + n - 1].length;
     words.push_back(text.substr(begin, end - begin));
     i += n;
+  }
+}
+
+}  // namespace
+
+void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<std::string_view>& words) {
+  words.clear();
+  std::vector<unicode::Char> chars;
+  unicode::decode(text, chars);
+  if (kind != PreTokenizer::SmolLm) return split_chars(kind, text, chars, words);
+  // The pieces between digits are split on their own, so GPT-2's lookahead
+  // (a space before "\S") ends at a digit as at the end of the text.
+  std::vector<unicode::Char> piece;
+  for (size_t i = 0; i < chars.size();) {
+    size_t j = i;
+    while (j < chars.size() && !unicode::is_number(chars[j].cp)) ++j;
+    if (j == i) {
+      words.push_back(text.substr(chars[i].offset, chars[i].length));
+      ++i;
+      continue;
+    }
+    piece.assign(chars.begin() + ptrdiff_t(i), chars.begin() + ptrdiff_t(j));
+    split_chars(PreTokenizer::Gpt2, text, piece, words);
+    i = j;
   }
 }
 

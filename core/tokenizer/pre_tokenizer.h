@@ -17,6 +17,9 @@ enum class PreTokenizer {
   Llama3,
   // As Llama3 with \p{N} one digit at a time.
   Qwen2,
+  // SmolLM: every digit split off on its own first (\p{N}), then Gpt2 within
+  // each piece between digits.
+  SmolLm,
 };
 
 // tokenizer.ggml.pre -> splitter; nullopt for names this runtime does not know.

@@ -3,8 +3,10 @@
 // text, and one random-weight model per weight type.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "kvlite/kvlite.h"
 #include "support/json.h"
@@ -161,11 +163,58 @@ INSTANTIATE_TEST_SUITE_P(Shared, StoriesPerplexity,
                                   std::to_string(info.param.ctx);
                          });
 
-// One random-weight llama per weight type: perplexity within 0.5% of
-// llama.cpp's proves the type's layout and kernels right.
-class SyntheticLlama : public ::testing::TestWithParam<std::string> {};
+// Every file of reference/synthetic: one random-weight llama per weight type
+// (perplexity within 0.5% of llama.cpp's proves the type's layout and
+// kernels right) and one F32 and one Q8_0 model per architecture (the same
+// proves its forward pass right).
+const std::vector<std::string> kSyntheticFiles = {
+    "llama-F32",    "llama-F16",    "llama-BF16",   "llama-Q8_0",    "llama-Q4_0",    "llama-Q4_1",
+    "llama-Q5_0",   "llama-Q5_1",   "llama-Q2_K",   "llama-Q3_K_M",  "llama-Q4_K_M",  "llama-Q5_K_M",
+    "llama-Q6_K",   "llama-IQ4_NL", "mistral-F32",  "mistral-Q8_0",  "qwen2-F32",     "qwen2-Q8_0",
+    "qwen3-F32",    "qwen3-Q8_0",   "gemma2-F32",   "gemma2-Q8_0",   "gemma3-F32",    "gemma3-Q8_0",
+    "phi3-F32",     "phi3-Q8_0"};
 
-TEST_P(SyntheticLlama, PerplexityWithinHalfAPercentOfLlamaCpp) {
+// Below this top-two margin of our own logits a quantized file's greedy step
+// may legitimately differ from llama.cpp's: its arithmetic (8-bit activations
+// in every product, an F16 KV cache) moves logits by up to about this much
+// (the reference README measures its greedy path leaving exact math at
+// margins up to 0.23).
+constexpr double kQuantizedNearTie = 0.25;
+
+// Greedy ids and, at each step, the margin between our top two logits.
+std::vector<int32_t> greedy_with_margins(const std::shared_ptr<Model>& model, const std::vector<int32_t>& prompt,
+                                         int n, std::vector<double>& margins) {
+  auto s = Session::create(model);
+  EXPECT_TRUE(s.ok());
+  std::vector<int32_t> out;
+  EXPECT_TRUE(s.value()->eval(prompt).ok());
+  for (int i = 0; i < n; ++i) {
+    const std::span<const float> logits = s.value()->logits();
+    const int32_t id = argmax(logits);
+    float second = -INFINITY;
+    for (size_t j = 0; j < logits.size(); ++j) {
+      if (int32_t(j) != id) second = std::max(second, logits[j]);
+    }
+    margins.push_back(double(logits[size_t(id)]) - second);
+    out.push_back(id);
+    if (i + 1 < n) EXPECT_TRUE(s.value()->eval(std::span<const int32_t>(&id, 1)).ok());
+  }
+  return out;
+}
+
+TEST(SyntheticModels, TheTestCoversEveryReferenceFile) {
+  KVLITE_REQUIRE_SHARED(ref_path, "reference/synthetic/results.json");
+  const JsonValue ref = load_json(ref_path);
+  for (const JsonValue& r : ref.as_array()) {
+    const std::string file = r["file"].as_string();
+    const std::string stem = file.substr(6, file.size() - 6 - 5);  // synth-<stem>.gguf
+    EXPECT_NE(std::find(kSyntheticFiles.begin(), kSyntheticFiles.end(), stem), kSyntheticFiles.end()) << file;
+  }
+}
+
+class SyntheticModels : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SyntheticModels, PerplexityAndGreedyMatchLlamaCpp) {
   const std::string file = "synth-" + GetParam() + ".gguf";
   KVLITE_REQUIRE_SHARED(model_path, "reference/synthetic/" + file);
   KVLITE_REQUIRE_SHARED(text_path, "reference/eval/stories.txt");
@@ -178,33 +227,40 @@ TEST_P(SyntheticLlama, PerplexityWithinHalfAPercentOfLlamaCpp) {
   ASSERT_TRUE(record.is_object()) << file;
   auto model = load(model_path);
   ASSERT_TRUE(model);
+  EXPECT_EQ(model->info().architecture, record["arch"].as_string());
   auto text = test::read_text_file(text_path);
   auto r = perplexity(model, text.value(), 128);
   ASSERT_TRUE(r.ok()) << r.message();
   const double expected = record["ppl_llama_cpp"].as_number();
   EXPECT_NEAR(r.value().ppl, expected, 0.005 * expected);
-  std::printf("%s: PPL %.4f (llama.cpp %.4f, exact math %.4f)\n", file.c_str(), r.value().ppl, expected,
-              record["ppl_exact_math"].as_number());
+  std::printf("%s: PPL %.4f (llama.cpp %.4f, %+.3f%%; exact math %.4f)\n", file.c_str(), r.value().ppl, expected,
+              100.0 * (r.value().ppl / expected - 1.0), record["ppl_exact_math"].as_number());
 
-  // Greedy ids are compared exactly on F32 files only (see the reference README).
-  if (GetParam().find("F32") == std::string::npos) return;
+  // F32 files: every id (the reference's seeds keep every top-two margin
+  // above 0.01). Quantized files: every id up to the first that differs,
+  // which must be a near-tie of our own logits.
+  const bool exact = record["type"].as_string() == "F32";
   for (const JsonValue& g : record["greedy"].as_array()) {
+    const std::string prompt = g["prompt"].as_string();
     const std::vector<int32_t> expected_ids = g["generated_ids"].as_ints();
-    EXPECT_EQ(greedy(model, g["prompt_ids"].as_ints(), int(expected_ids.size())), expected_ids)
-        << g["prompt"].as_string();
+    std::vector<double> margins;
+    const std::vector<int32_t> ours = greedy_with_margins(model, g["prompt_ids"].as_ints(), int(expected_ids.size()), margins);
+    size_t same = 0;
+    while (same < ours.size() && ours[same] == expected_ids[same]) ++same;
+    if (same < ours.size()) {
+      EXPECT_FALSE(exact) << "prompt '" << prompt << "' differs at step " << same;
+      EXPECT_LT(margins[same], kQuantizedNearTie) << "prompt '" << prompt << "' differs at step " << same;
+    }
+    std::printf("  '%s': first %zu of %zu greedy ids equal%s\n", prompt.c_str(), same, ours.size(),
+                same < ours.size() ? (", then a near-tie (margin " + std::to_string(margins[same]) + ")").c_str() : "");
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shared, SyntheticLlama,
-                         ::testing::Values("llama-F32", "llama-F16", "llama-BF16", "llama-Q8_0", "llama-Q4_0",
-                                           "llama-Q4_1", "llama-Q5_0", "llama-Q5_1", "llama-Q2_K",
-                                           "llama-Q3_K_M", "llama-Q4_K_M", "llama-Q5_K_M", "llama-Q6_K",
-                                           "llama-IQ4_NL", "mistral-F32", "mistral-Q8_0"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& ch : n) ch = (ch == '-') ? '_' : ch;
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Shared, SyntheticModels, ::testing::ValuesIn(kSyntheticFiles), [](const auto& info) {
+  std::string n = info.param;
+  for (char& ch : n) ch = (ch == '-') ? '_' : ch;
+  return n;
+});
 
 }  // namespace
 }  // namespace kvlite

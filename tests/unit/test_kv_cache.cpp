@@ -3,8 +3,10 @@
 // compressed slots against a float reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kv/kv_cache.h"
@@ -26,23 +28,28 @@ Token random_token(std::mt19937& rng, float key_scale = 1.0f) {
   return t;
 }
 
-// Plain softmax attention over every token, in double.
-std::vector<float> reference_attention(const std::vector<Token>& tokens, const std::vector<float>& q) {
+// Plain softmax attention over the tokens from `first` on, in double;
+// scores soft-capped (c * tanh(s / c)) when softcap > 0.
+std::vector<float> reference_attention(const std::vector<Token>& tokens, const std::vector<float>& q,
+                                       size_t first = 0, double softcap = 0) {
   std::vector<float> out(size_t(kHeads * kDim), 0.0f);
   const int32_t group = kHeads / kKvHeads;
   for (int32_t h = 0; h < kHeads; ++h) {
     const int32_t g = h / group;
     std::vector<double> s;
     double max = -1e300, sum = 0;
-    for (const Token& t : tokens) {
+    for (size_t p = first; p < tokens.size(); ++p) {
       double dot = 0;
-      for (int32_t i = 0; i < kDim; ++i) dot += double(q[size_t(h * kDim + i)]) * t.k[size_t(g * kDim + i)];
+      for (int32_t i = 0; i < kDim; ++i) dot += double(q[size_t(h * kDim + i)]) * tokens[p].k[size_t(g * kDim + i)];
       s.push_back(dot / std::sqrt(double(kDim)));
+      if (softcap > 0) s.back() = softcap * std::tanh(s.back() / softcap);
       max = std::max(max, s.back());
     }
     for (double& x : s) sum += (x = std::exp(x - max));
-    for (size_t p = 0; p < tokens.size(); ++p) {
-      for (int32_t i = 0; i < kDim; ++i) out[size_t(h * kDim + i)] += float(s[p] / sum * tokens[p].v[size_t(g * kDim + i)]);
+    for (size_t p = first; p < tokens.size(); ++p) {
+      for (int32_t i = 0; i < kDim; ++i) {
+        out[size_t(h * kDim + i)] += float(s[p - first] / sum * tokens[p].v[size_t(g * kDim + i)]);
+      }
     }
   }
   return out;
@@ -57,9 +64,10 @@ struct Fixture {
     EXPECT_TRUE(KvCache::validate(shape, c).ok());
     scores.resize(size_t(kHeads) * size_t(cache.max_tokens()));
   }
-  std::vector<float> attend(const std::vector<float>& q, int32_t n_pos, int32_t layer = 0) {
+  std::vector<float> attend(const std::vector<float>& q, int32_t n_pos, int32_t layer = 0,
+                            const AttendOptions& options = {}) {
     std::vector<float> out(size_t(kHeads * kDim));
-    cache.attend(layer, q.data(), kHeads, n_pos, out.data(), scores.data());
+    cache.attend(layer, q.data(), kHeads, n_pos, out.data(), scores.data(), options);
     return out;
   }
 };
@@ -89,6 +97,35 @@ TEST(KvCache, PlainCacheMatchesReferenceAttention) {
   }
   EXPECT_TRUE(f.cache.batchable());
   EXPECT_FALSE(f.cache.bounded());
+}
+
+// A sliding-window layer's attention (only the newest 6 positions) and
+// gemma2's soft-capped scores, on the plain cache and through F16 slots
+// (sinks and compressed tokens that fall outside the span must get no weight).
+TEST(KvCache, WindowedAndSoftCappedAttentionMatchTheReference) {
+  KvConfig f16;
+  f16.k_type = f16.v_type = KvType::F16;
+  f16.window = 3;
+  f16.sinks = 2;
+  for (const KvConfig& config : {KvConfig{}, f16}) {
+    for (const AttendOptions options : {AttendOptions{6, 0.0f}, AttendOptions{0, 1.5f}, AttendOptions{6, 1.5f}}) {
+      SCOPED_TRACE(std::string(config.k_type == KvType::F32 ? "plain" : "f16") + " window " +
+                   std::to_string(options.window) + " softcap " + std::to_string(options.softcap));
+      std::mt19937 rng(7);
+      Fixture f(64, config);
+      std::vector<Token> toks;
+      for (int32_t p = 0; p < 30; ++p) {
+        toks.push_back(random_token(rng, 3.0f));  // large scores, so the cap bites
+        f.cache.store(0, p, toks.back().k.data(), toks.back().v.data());
+        const std::vector<float> q = random_query(rng);
+        const size_t first = options.window > 0 ? size_t(std::max(0, p + 1 - options.window)) : 0;
+        const std::vector<float> want = reference_attention(toks, q, first, options.softcap);
+        EXPECT_LT(max_diff(f.attend(q, p + 1, 0, options), want), 1e-2f) << "position " << p;
+        // The options matter: without them the result is far from the reference.
+        if (p == 29) EXPECT_GT(max_diff(f.attend(q, p + 1), want), 0.05f);
+      }
+    }
+  }
 }
 
 // What the cache should hold for a token outside sinks and window: the

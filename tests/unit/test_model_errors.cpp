@@ -6,6 +6,7 @@
 #include "format/gguf.h"
 #include "format/gguf_writer.h"
 #include "kvlite/kvlite.h"
+#include "support/edit_gguf.h"
 #include "support/temp_dir.h"
 
 namespace kvlite {
@@ -17,26 +18,9 @@ class BrokenModel : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(write_random_model(RandomModelSpec{}, dir_.path("good.gguf")).ok()); }
 
-  using Edit = std::function<void(GgufWriter&, std::vector<const TensorInfo*>&)>;
-
-  Result<std::shared_ptr<Model>> load_edited(const Edit& edit) {
-    auto src = open_file_source(dir_.path("good.gguf"));
-    EXPECT_TRUE(src.ok());
-    auto gguf = parse_gguf(*src.value());
-    EXPECT_TRUE(gguf.ok());
-    GgufWriter w;
-    for (const auto& [key, value] : gguf.value().metadata) w.set_value(key, value);
-    std::vector<const TensorInfo*> tensors;
-    for (const TensorInfo& t : gguf.value().tensors) tensors.push_back(&t);
-    edit(w, tensors);
-    for (const TensorInfo* t : tensors) {
-      std::vector<uint8_t> bytes(size_t(t->n_bytes));
-      EXPECT_TRUE(src.value()->read(t->offset, bytes.data(), bytes.size()).ok());
-      std::vector<int64_t> dims(t->ne, t->ne + t->n_dims);
-      w.add_raw_tensor(t->name, dims, t->raw_type, std::move(bytes));
-    }
+  Result<std::shared_ptr<Model>> load_edited(const test::GgufEdit& edit) {
     const std::string path = dir_.path("edited.gguf");
-    EXPECT_TRUE(w.write_file(path).ok());
+    EXPECT_TRUE(test::rewrite_gguf(dir_.path("good.gguf"), path, edit).ok());
     return Model::load_file(path);
   }
 
@@ -57,6 +41,60 @@ TEST_F(BrokenModel, UnsupportedArchitectureIsNamed) {
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.message().find("unsupported model architecture 'mamba'"), std::string::npos) << m.message();
 }
+
+TEST_F(BrokenModel, UnsupportedArchitectureMessageListsTheSupportedOnes) {
+  auto m = load_edited([](GgufWriter& w, auto&) { w.set_string("general.architecture", "falcon"); });
+  ASSERT_FALSE(m.ok());
+  for (const char* arch : {"llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"}) {
+    EXPECT_NE(m.message().find(arch), std::string::npos) << m.message();
+  }
+}
+
+TEST_F(BrokenModel, UnsupportedRopeScalingIsNamed) {
+  auto m = load_edited([](GgufWriter& w, auto&) {
+    w.set_string("llama.rope.scaling.type", "yarn");
+    w.set_f32("llama.rope.scaling.factor", 4.0f);
+  });
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.message().find("'yarn' (llama.rope.scaling.type)"), std::string::npos) << m.message();
+}
+
+TEST_F(BrokenModel, PartialRopeIsNamed) {
+  auto m = load_edited([](GgufWriter& w, auto&) { w.set_u32("llama.rope.dimension_count", 8); });
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.message().find("llama.rope.dimension_count"), std::string::npos) << m.message();
+}
+
+// Each family's own tensors are required, and a missing one is named.
+struct FamilyTensor {
+  const char* arch;
+  const char* tensor;
+};
+
+class FamilyMissingTensor : public ::testing::TestWithParam<FamilyTensor> {};
+
+TEST_P(FamilyMissingTensor, IsNamed) {
+  test::TempDir dir;
+  RandomModelSpec spec;
+  spec.architecture = GetParam().arch;
+  ASSERT_TRUE(write_random_model(spec, dir.path("good.gguf")).ok());
+  ASSERT_TRUE(Model::load_file(dir.path("good.gguf")).ok());
+  const std::string name = GetParam().tensor;
+  ASSERT_TRUE(test::rewrite_gguf(dir.path("good.gguf"), dir.path("edited.gguf"),
+                                 [&](GgufWriter&, auto& tensors) { drop(tensors, name); })
+                  .ok());
+  auto m = Model::load_file(dir.path("edited.gguf"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.message().find("missing tensor '" + name + "'"), std::string::npos) << m.message();
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, FamilyMissingTensor,
+                         ::testing::Values(FamilyTensor{"qwen2", "blk.0.attn_k.bias"},
+                                           FamilyTensor{"qwen3", "blk.1.attn_q_norm.weight"},
+                                           FamilyTensor{"phi3", "blk.0.attn_qkv.weight"},
+                                           FamilyTensor{"gemma2", "blk.1.post_ffw_norm.weight"},
+                                           FamilyTensor{"gemma3", "blk.0.attn_k_norm.weight"}),
+                         [](const auto& info) { return std::string(info.param.arch); });
 
 TEST_F(BrokenModel, MissingTensorIsNamed) {
   auto m = load_edited([](GgufWriter&, auto& tensors) { drop(tensors, "blk.1.ffn_up.weight"); });

@@ -178,6 +178,7 @@ TEST(PreTokenizer, NamesFromGguf) {
   EXPECT_EQ(pre_tokenizer_from_name("llama-bpe"), PreTokenizer::Llama3);
   EXPECT_EQ(pre_tokenizer_from_name("llama3"), PreTokenizer::Llama3);
   EXPECT_EQ(pre_tokenizer_from_name("qwen2"), PreTokenizer::Qwen2);
+  EXPECT_EQ(pre_tokenizer_from_name("smollm"), PreTokenizer::SmolLm);
   EXPECT_EQ(pre_tokenizer_from_name("default"), PreTokenizer::Gpt2);
   EXPECT_EQ(pre_tokenizer_from_name("gpt2"), PreTokenizer::Gpt2);
   EXPECT_EQ(pre_tokenizer_from_name("no-such-pre"), std::nullopt);
@@ -212,6 +213,14 @@ TEST(PreTokenizer, Qwen2SplitsSingleDigits) {
   EXPECT_EQ(split(k, "It's"), (Words{"It", "'s"}));
 }
 
+TEST(PreTokenizer, SmolLmSplitsDigitsThenGpt2) {
+  const auto k = PreTokenizer::SmolLm;
+  EXPECT_EQ(split(k, "a 12"), (Words{"a", " ", "1", "2"}));  // the space stays apart from the digit
+  EXPECT_EQ(split(k, "x123 yes"), (Words{"x", "1", "2", "3", " yes"}));
+  EXPECT_EQ(split(k, "Hello  world\n"), (Words{"Hello", " ", " world", "\n"}));
+  EXPECT_EQ(split(k, "I'm 3x"), (Words{"I", "'m", " ", "3", "x"}));
+}
+
 TEST(PreTokenizer, Gpt2) {
   const auto k = PreTokenizer::Gpt2;
   EXPECT_EQ(split(k, "Hello  world\n"), (Words{"Hello", " ", " world", "\n"}));
@@ -226,7 +235,7 @@ TEST(PreTokenizer, WordsCoverTheTextExactly) {
       "  leading and trailing  ", "mixed 12ab34 \r\n\r\n tabs\t\tand\u00a0nbsp",
       "bad \xFF\xC3 utf8 \xE2\x82", "\xF0\x9F\x99\x82\xF0\x9F\x99\x82 'quoted' it's 'S",
   };
-  for (auto kind : {PreTokenizer::Gpt2, PreTokenizer::Llama3, PreTokenizer::Qwen2}) {
+  for (auto kind : {PreTokenizer::Gpt2, PreTokenizer::Llama3, PreTokenizer::Qwen2, PreTokenizer::SmolLm}) {
     for (const std::string& text : texts) {
       std::string joined;
       for (const std::string& w : split(kind, text)) {

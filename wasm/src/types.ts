@@ -100,11 +100,11 @@ export interface ModelInfo {
   eos: number;
   /** GGUF metadata except the tokenizer tables, values as text. */
   metadata: Record<string, string>;
-  /** Chat family detected from tokenizer.chat_template, or null. */
+  /** Chat family detected from tokenizer.chat_template (or, without one, the architecture), or null. */
   chatTemplate: ChatFamily | null;
 }
 
-export type ChatFamily = "llama3" | "chatml" | "llama2";
+export type ChatFamily = "llama3" | "chatml" | "gemma" | "phi3" | "llama2";
 
 export interface KvLayerStats {
   tokens: number;

@@ -276,7 +276,10 @@ export function serve(platform: Platform): void {
       throw err instanceof WorkerError ? classifyLoadError(err.message) : err;
     }
     const parsed = JSON.parse(e.info()) as Omit<ModelInfo, "chatTemplate">;
-    info = { ...parsed, chatTemplate: detectChatFamily(parsed.metadata["tokenizer.chat_template"]) };
+    info = {
+      ...parsed,
+      chatTemplate: detectChatFamily(parsed.metadata["tokenizer.chat_template"], parsed.architecture),
+    };
     return info;
   }
 

@@ -232,10 +232,12 @@ Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::str
 // small SentencePiece-style one (control tokens, 256 byte tokens, a few
 // letters and merges) padded with unused tokens up to n_vocab.
 struct RandomModelSpec {
+  std::string architecture = "llama";  // any kvlite supports; its extra tensors (biases, norms, fused matrices) are written
   int32_t n_layer = 2, n_embd = 64, n_head = 4, n_head_kv = 2, n_ff = 160;
   int32_t n_vocab = 320;   // at least 300
   int32_t n_ctx = 512;     // {arch}.context_length
   float rope_theta = 10000.0f;
+  int32_t sliding_window = 0;  // {arch}.attention.sliding_window (0: not written); local layers as the architecture says
   bool tied_embeddings = false;
   std::string weight_type = "F32";  // matrices: any type name with a quantizer ("Q8_0", "F16", ...)
   uint64_t seed = 1;
