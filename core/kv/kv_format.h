@@ -36,10 +36,6 @@ struct KvFormatTraits {
 
 const KvFormatTraits& kv_format(KvType type);
 
-// Quantization blocks run along the head dimension: min(32, d) values share
-// one scale (head dim 8 gives blocks of 8, one block per head vector).
-inline int32_t kv_block_size(int32_t d) { return d < 32 ? d : 32; }
-
 // The largest head dimension the attention's stack buffers take.
 constexpr int32_t kKvMaxHeadDim = 512;
 
