@@ -152,8 +152,8 @@ float choose_scale(const float* x, int32_t n, int32_t scale_bytes, const Levels&
 // ---- 4-bit blocks of 16: Gaussian levels -------------------------------------------
 // Rotated head vectors are close to Gaussian, and for Gaussian values the 16
 // levels of least squared error crowd near zero: Lloyd-Max levels for N(0, 1),
-// computed by scripts/kv-codebook (12-18% less error than evenly spaced
-// levels). A block's byte scale plays the role of its standard deviation; the
+// computed by scripts/kv-codebook (18% less expected squared error than the
+// best evenly spaced levels). A block's byte scale plays the role of its standard deviation; the
 // encoder tries the scales from two steps (16%) below "largest value on the
 // outermost level" up to twice that and keeps the least squared error (a
 // block of 16 Gaussian values peaks near 1.8 sigma, inside the outer level

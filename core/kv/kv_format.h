@@ -17,9 +17,9 @@ enum class KvTransform {
   None,
   Hadamard,      // orthonormal Walsh-Hadamard rotation: spreads outlier channels over the block
   ChannelScale,  // divide each channel by its RMS over the first window (keys' outlier channels)
-  // Hadamard where blocks carry a one-byte scale (head dim < 16), nothing
-  // where they carry llama.cpp's signed fp16 scale, which keeps the largest
-  // value exact so spreading outliers no longer pays (docs/kv-quality.md).
+  // q8/q3/q2: Hadamard where blocks carry a one-byte scale (head dim < 16),
+  // nothing where they carry llama.cpp's signed fp16 scale, which keeps the
+  // largest value exact (docs/kv-quality.md).
   HadamardSmallBlocks,
 };
 
