@@ -112,12 +112,21 @@ TEST(KvFormat, Q4BeatsQ4_0AtTheSameBytes) {
   }
 }
 
+// Head dim 8 and 32: one-byte-scale blocks with even levels, 4-bit blocks
+// of 16 with Gaussian levels, fp16-scale blocks of 32.
 TEST(KvFormat, ZerosNaNAndHugeValuesStayFinite) {
-  for (KvType t : {KvType::Q8, KvType::Q4, KvType::Q3, KvType::Q2}) {
-    std::vector<float> zeros(8, 0.0f);
-    for (float v : round_trip(t, zeros)) EXPECT_EQ(v, 0.0f);
-    std::vector<float> odd = {1.0f, NAN, 1e30f, -2.0f, 0.5f, 0.0f, 3.0f, -1.0f};
-    for (float v : round_trip(t, odd)) EXPECT_TRUE(std::isfinite(v)) << kv_format(t).name;
+  for (int32_t d : {8, 32}) {
+    for (KvType t : {KvType::Q8, KvType::Q4, KvType::Q3, KvType::Q2}) {
+      std::vector<float> zeros(size_t(d), 0.0f);
+      for (float v : round_trip(t, zeros)) EXPECT_EQ(v, 0.0f) << kv_format(t).name << " head dim " << d;
+      std::vector<float> odd(size_t(d), 0.5f);
+      for (int32_t i = 0; i < d; i += 8) {  // every block of 8 or more gets a NaN and a huge value
+        odd[size_t(i)] = NAN;
+        odd[size_t(i + 1)] = 1e30f;
+        odd[size_t(i + 2)] = -2.0f;
+      }
+      for (float v : round_trip(t, odd)) EXPECT_TRUE(std::isfinite(v)) << kv_format(t).name << " head dim " << d;
+    }
   }
 }
 
