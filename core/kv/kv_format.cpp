@@ -1,6 +1,8 @@
 // The KV format table and its codecs. Every quantized format of ours stores
 // a head vector as [one scale per block][the d codes, bit-packed]; the
 // llama.cpp-style q4_0 row keeps llama.cpp's own block layout as a baseline.
+// The block layouts, levels and transforms were chosen by measuring KL
+// divergence on real models (docs/kv-quality.md, "Decisions").
 #include "kv/kv_format.h"
 
 #include <cmath>
@@ -12,16 +14,29 @@ namespace kvlite {
 
 namespace {
 
-// ---- Scales ----------------------------------------------------------------------
-// Blocks of 16 or more values carry an fp16 scale (as llama.cpp's blocks do).
-// Smaller blocks (head dim 8) carry one byte, scale = 2^((code - 192) / 8),
-// code 0 meaning an all-zero block: with fp16 a 4-bit vector of 8 would take
-// 6 bits per value, the byte keeps it at 5 (6.4x smaller than FP32). Steps
-// of 9% would cost accuracy if the code were simply rounded, so the encoder
-// tries neighbouring scales and keeps the least squared error.
+// ---- Blocks and scales -----------------------------------------------------------
+// Blocks run along the head dimension. 4-bit formats: min(16, d) values share
+// a one-byte scale, so head dim 32 takes llama.cpp q4_0's 18 bytes but with
+// two scales instead of one (measured: less KL than one fp16 scale per 32).
+// 8-, 3- and 2-bit formats: min(32, d) values, with an fp16 scale for blocks
+// of 16 or more (as llama.cpp's blocks) and one byte below that.
+// The one-byte scale is 2^((code - 192) / 8), code 0 meaning an all-zero
+// block: with fp16 a 4-bit vector of 8 would take 6 bits per value, the byte
+// keeps it at 5 (6.4x smaller than FP32). Steps of 9% would cost accuracy if
+// the code were simply rounded, so the encoders try neighbouring scales and
+// keep the least squared error.
 constexpr int32_t kScaleBias = 192;
 
-int32_t scale_bytes(int32_t block) { return block >= 16 ? 2 : 1; }
+struct BlockLayout {
+  int32_t size;         // values per block (the last block may be shorter)
+  int32_t scale_bytes;  // 1: logarithmic byte; 2: fp16
+};
+
+BlockLayout block_layout(int32_t bits, int32_t d) {
+  if (bits == 4) return {d < 16 ? d : 16, 1};
+  const int32_t b = d < 32 ? d : 32;
+  return {b, b >= 16 ? 2 : 1};
+}
 
 float byte_scale(uint8_t code) { return code == 0 ? 0.0f : std::exp2(float(int32_t(code) - kScaleBias) * 0.125f); }
 
@@ -30,8 +45,8 @@ int32_t nearest_scale_code(float scale) {
   return c < 1 ? 1 : (c > 255 ? 255 : c);
 }
 
-float read_scale(const uint8_t* p, int32_t block) {
-  if (block < 16) return byte_scale(p[0]);
+float read_scale(const uint8_t* p, int32_t scale_bytes) {
+  if (scale_bytes == 1) return byte_scale(p[0]);
   uint16_t h;
   std::memcpy(&h, p, 2);
   return fp16_to_f32(h);
@@ -69,9 +84,9 @@ struct Levels {
   float top() const { return signed_scale ? -offset : float(max_code) - offset; }  // level the largest value aims at
 };
 
-Levels levels_for(int32_t bits, int32_t block) {
+Levels levels_for(int32_t bits, int32_t scale_bytes) {
   const int32_t n = 1 << bits;
-  if (scale_bytes(block) == 2) return {bits, float(n / 2), n - 1, true};
+  if (scale_bytes == 2) return {bits, float(n / 2), n - 1, true};
   return {bits, float(n - 1) * 0.5f, n - 1, false};
 }
 
@@ -80,6 +95,12 @@ uint8_t code_for(float x, float inv_scale, const Levels& lv) {
   // clamp keeps outliers, and NaN (which fails both compares), in range.
   const float c = std::nearbyint(x * inv_scale + lv.offset);
   return uint8_t(c >= 0.0f ? (c <= float(lv.max_code) ? c : float(lv.max_code)) : 0.0f);
+}
+
+float abs_max(const float* x, int32_t n) {
+  float amax = 0;
+  for (int32_t i = 0; i < n; ++i) amax = std::fabs(x[i]) > amax ? std::fabs(x[i]) : amax;
+  return amax;
 }
 
 float block_error(const float* x, int32_t n, float scale, const Levels& lv) {
@@ -95,11 +116,10 @@ float block_error(const float* x, int32_t n, float scale, const Levels& lv) {
 // Chooses and writes the scale of one block (returns it as stored): the
 // nearest to amax / top and a few smaller ones (clipping the largest value a
 // little can lower the error), keeping the least squared error.
-float choose_scale(const float* x, int32_t n, int32_t block, const Levels& lv, uint8_t* dst) {
-  float amax = 0;
-  for (int32_t i = 0; i < n; ++i) amax = std::fabs(x[i]) > amax ? std::fabs(x[i]) : amax;
+float choose_scale(const float* x, int32_t n, int32_t scale_bytes, const Levels& lv, uint8_t* dst) {
+  const float amax = abs_max(x, n);
   if (!(amax > 0.0f) || !std::isfinite(amax)) {
-    std::memset(dst, 0, size_t(scale_bytes(block)));
+    std::memset(dst, 0, size_t(scale_bytes));
     return 0.0f;
   }
   float max = 0;  // the signed value of largest magnitude
@@ -112,7 +132,7 @@ float choose_scale(const float* x, int32_t n, int32_t block, const Levels& lv, u
     float s;
     uint16_t half = 0;
     int32_t code = 0;
-    if (block < 16) {
+    if (scale_bytes == 1) {
       code = c0 + 1 - k;
       if (code < 1 || code > 255) continue;
       s = byte_scale(uint8_t(code));
@@ -124,26 +144,82 @@ float choose_scale(const float* x, int32_t n, int32_t block, const Levels& lv, u
     const float e = block_error(x, n, s, lv);
     if (best == 0 || e < best_err) best = s, best_err = e, best_half = half, best_code = code;
   }
-  if (block < 16) dst[0] = uint8_t(best_code);
+  if (scale_bytes == 1) dst[0] = uint8_t(best_code);
   else std::memcpy(dst, &best_half, 2);
   return best;
 }
 
+// ---- 4-bit blocks of 16: Gaussian levels -------------------------------------------
+// Rotated head vectors are close to Gaussian, and for Gaussian values the 16
+// levels of least squared error crowd near zero: Lloyd-Max levels for N(0, 1),
+// computed by scripts/kv-codebook (18% less expected squared error than the
+// best evenly spaced levels). A block's byte scale plays the role of its standard deviation; the
+// encoder tries the scales from two steps (16%) below "largest value on the
+// outermost level" up to twice that and keeps the least squared error (a
+// block of 16 Gaussian values peaks near 1.8 sigma, inside the outer level
+// at 2.73 sigma).
+constexpr float kQ4Levels[16] = {-2.7326f, -2.0690f, -1.6180f, -1.2562f, -0.9423f, -0.6568f, -0.3880f, -0.1284f,
+                                 0.1284f,  0.3880f,  0.6568f,  0.9423f,  1.2562f,  1.6180f,  2.0690f,  2.7326f};
+
+uint8_t nearest_q4_level(float t) {
+  // Counting the midpoints below t gives the nearest level; NaN counts none.
+  uint8_t c = 0;
+  for (int32_t i = 0; i < 15; ++i) c += uint8_t(t > 0.5f * (kQ4Levels[i] + kQ4Levels[i + 1]));
+  return c;
+}
+
+float q4_levels_error(const float* x, int32_t n, float scale) {
+  const float inv = 1.0f / scale;
+  float err = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    const float r = x[i] - kQ4Levels[nearest_q4_level(x[i] * inv)] * scale;
+    err += r * r;
+  }
+  return err;
+}
+
+// Writes the block's scale byte and codes.
+void encode_q4_levels(const float* x, int32_t n, uint8_t* scale_dst, uint8_t* codes) {
+  const float amax = abs_max(x, n);
+  int32_t best_code = 0;
+  if (amax > 0.0f && std::isfinite(amax)) {
+    const int32_t c0 = nearest_scale_code(amax / kQ4Levels[15]);
+    float best_err = 0;
+    for (int32_t code = c0 - 2; code <= c0 + 8 && code <= 255; ++code) {  // 2^(8/8): twice the scale
+      if (code < 1) continue;
+      const float e = q4_levels_error(x, n, byte_scale(uint8_t(code)));
+      if (best_code == 0 || e < best_err) best_code = code, best_err = e;
+    }
+  }
+  scale_dst[0] = uint8_t(best_code);
+  const float inv = best_code != 0 ? 1.0f / byte_scale(uint8_t(best_code)) : 0.0f;
+  for (int32_t i = 0; i < n; ++i) codes[i] = nearest_q4_level(x[i] * inv);
+}
+
+// 4-bit blocks of 16 use the Gaussian levels; shorter 4-bit blocks (head dim
+// 8) keep evenly spaced ones, which measured better there.
+bool uses_q4_levels(int32_t bits, const BlockLayout& bl) { return bits == 4 && bl.size >= 16; }
+
 // Layout of a head vector: the blocks' scales, then the d codes bit-packed.
 template <int32_t Bits>
 size_t quant_bytes(int32_t d) {
-  const int32_t b = kv_block_size(d);
-  return size_t((d + b - 1) / b * scale_bytes(b)) + size_t((d * Bits + 7) / 8);
+  const BlockLayout bl = block_layout(Bits, d);
+  return size_t((d + bl.size - 1) / bl.size * bl.scale_bytes) + size_t((d * Bits + 7) / 8);
 }
 
 template <int32_t Bits>
 void quant_encode(const float* x, int32_t d, uint8_t* dst) {
-  const int32_t b = kv_block_size(d), nb = (d + b - 1) / b, sb = scale_bytes(b);
-  const Levels lv = levels_for(Bits, b);
+  const BlockLayout bl = block_layout(Bits, d);
+  const int32_t b = bl.size, nb = (d + b - 1) / b, sb = bl.scale_bytes;
+  const Levels lv = levels_for(Bits, sb);
   uint8_t codes[kKvMaxHeadDim];
   for (int32_t blk = 0; blk < nb; ++blk) {
     const int32_t n = blk == nb - 1 ? d - blk * b : b;
-    const float s = choose_scale(x + blk * b, n, b, lv, dst + blk * sb);
+    if (uses_q4_levels(Bits, bl)) {
+      encode_q4_levels(x + blk * b, n, dst + blk * sb, codes + blk * b);
+      continue;
+    }
+    const float s = choose_scale(x + blk * b, n, sb, lv, dst + blk * sb);
     const float inv = s != 0.0f ? 1.0f / s : 0.0f;
     for (int32_t i = 0; i < n; ++i) codes[blk * b + i] = code_for(x[blk * b + i], inv, lv);
   }
@@ -156,16 +232,18 @@ void quant_encode(const float* x, int32_t d, uint8_t* dst) {
 
 template <int32_t Bits>
 void quant_decode(const uint8_t* src, int32_t d, float* out) {
-  const int32_t b = kv_block_size(d), nb = (d + b - 1) / b, sb = scale_bytes(b);
-  const Levels lv = levels_for(Bits, b);
+  const BlockLayout bl = block_layout(Bits, d);
+  const int32_t b = bl.size, nb = (d + b - 1) / b, sb = bl.scale_bytes;
+  const Levels lv = levels_for(Bits, sb);
+  const bool q4_levels = uses_q4_levels(Bits, bl);
   const uint8_t* codes = src + nb * sb;
   for (int32_t blk = 0; blk < nb; ++blk) {
-    const float s = read_scale(src + blk * sb, b);
+    const float s = read_scale(src + blk * sb, sb);
     const int32_t n = blk == nb - 1 ? d - blk * b : b;
     for (int32_t i = 0; i < n; ++i) {
       const int32_t j = blk * b + i;
       const uint32_t c = Bits == 8 ? codes[j] : unpack_code(codes, j, Bits);
-      out[j] = (float(c) - lv.offset) * s;
+      out[j] = (q4_levels ? kQ4Levels[c] : float(c) - lv.offset) * s;
     }
   }
 }
@@ -228,15 +306,16 @@ void q4_0_decode(const uint8_t* src, int32_t d, float* out) {
   }
 }
 
-// Which transform the plain names q8/q4/q3/q2 use: chosen by measurement,
-// see docs/kv-quality.md.
+// Which transform the plain names use: chosen by measurement, see
+// docs/kv-quality.md. 4-bit rotates at every head dim (its Gaussian levels
+// assume rotated values); 8/3/2-bit only where blocks carry a byte scale.
 constexpr KvTransform kDefaultTransform = KvTransform::HadamardSmallBlocks;
 
 const KvFormatTraits kFormats[] = {
     {KvType::F32, "f32", 32, KvTransform::None, f32_bytes, f32_encode, f32_decode},
     {KvType::F16, "f16", 16, KvTransform::None, f16_bytes, f16_encode, f16_decode},
     {KvType::Q8, "q8", 8, kDefaultTransform, quant_bytes<8>, quant_encode<8>, quant_decode<8>},
-    {KvType::Q4, "q4", 4, kDefaultTransform, quant_bytes<4>, quant_encode<4>, quant_decode<4>},
+    {KvType::Q4, "q4", 4, KvTransform::Hadamard, quant_bytes<4>, quant_encode<4>, quant_decode<4>},
     {KvType::Q3, "q3", 3, kDefaultTransform, quant_bytes<3>, quant_encode<3>, quant_decode<3>},
     {KvType::Q2, "q2", 2, kDefaultTransform, quant_bytes<2>, quant_encode<2>, quant_decode<2>},
     {KvType::Q4_0, "q4_0", 4, KvTransform::None, q4_0_bytes, q4_0_encode, q4_0_decode},

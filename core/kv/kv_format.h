@@ -17,9 +17,9 @@ enum class KvTransform {
   None,
   Hadamard,      // orthonormal Walsh-Hadamard rotation: spreads outlier channels over the block
   ChannelScale,  // divide each channel by its RMS over the first window (keys' outlier channels)
-  // Hadamard where blocks carry a one-byte scale (head dim < 16), nothing
-  // where they carry llama.cpp's signed fp16 scale, which keeps the largest
-  // value exact so spreading outliers no longer pays (docs/kv-quality.md).
+  // q8/q3/q2: Hadamard where blocks carry a one-byte scale (head dim < 16),
+  // nothing where they carry llama.cpp's signed fp16 scale, which keeps the
+  // largest value exact (docs/kv-quality.md).
   HadamardSmallBlocks,
 };
 
@@ -35,10 +35,6 @@ struct KvFormatTraits {
 };
 
 const KvFormatTraits& kv_format(KvType type);
-
-// Quantization blocks run along the head dimension: min(32, d) values share
-// one scale (head dim 8 gives blocks of 8, one block per head vector).
-inline int32_t kv_block_size(int32_t d) { return d < 32 ? d : 32; }
 
 // The largest head dimension the attention's stack buffers take.
 constexpr int32_t kKvMaxHeadDim = 512;

@@ -20,11 +20,14 @@ test.describe("KV accounting formulas", () => {
   test("vector sizes count every scale", () => {
     expect(vectorBytes("f32", 32)).toBe(128);
     expect(vectorBytes("f16", 32)).toBe(64);
-    // One scale per block of min(32, d) values: fp16 for blocks of 16 or more, else one byte.
+    // 4-bit: a one-byte scale per block of min(16, d) values.
     expect(vectorBytes("q4", 32)).toBe(2 + 16);
     expect(vectorBytes("q4", 8)).toBe(1 + 4);
     expect(vectorBytes("q4", 64)).toBe(4 + 32);
+    expect(vectorBytes("q4", 40)).toBe(3 + 20);
+    // Other widths: min(32, d) values per scale, fp16 for blocks of 16 or more, else one byte.
     expect(vectorBytes("q8", 8)).toBe(1 + 8);
+    expect(vectorBytes("q8", 40)).toBe(4 + 40);
     expect(vectorBytes("q3", 32)).toBe(2 + 12);
     expect(vectorBytes("q2", 8)).toBe(1 + 2);
     // llama.cpp's q4_0: 32 values in 18 bytes (an fp16 scale).

@@ -20,9 +20,9 @@ struct Token {
   std::vector<float> k, v;
 };
 
-Token random_token(std::mt19937& rng, float key_scale = 1.0f) {
+Token random_token(std::mt19937& rng, float key_scale = 1.0f, int32_t dim = kDim) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
-  Token t{std::vector<float>(kKvDim), std::vector<float>(kKvDim)};
+  Token t{std::vector<float>(size_t(kKvHeads * dim)), std::vector<float>(size_t(kKvHeads * dim))};
   for (float& x : t.k) x = dist(rng) * key_scale;
   for (float& x : t.v) x = dist(rng);
   return t;
@@ -32,7 +32,8 @@ Token random_token(std::mt19937& rng, float key_scale = 1.0f) {
 // scores soft-capped (c * tanh(s / c)) when softcap > 0.
 std::vector<float> reference_attention(const std::vector<Token>& tokens, const std::vector<float>& q,
                                        size_t first = 0, double softcap = 0) {
-  std::vector<float> out(size_t(kHeads * kDim), 0.0f);
+  const int32_t dim = int32_t(q.size()) / kHeads;
+  std::vector<float> out(size_t(kHeads * dim), 0.0f);
   const int32_t group = kHeads / kKvHeads;
   for (int32_t h = 0; h < kHeads; ++h) {
     const int32_t g = h / group;
@@ -40,15 +41,15 @@ std::vector<float> reference_attention(const std::vector<Token>& tokens, const s
     double max = -1e300, sum = 0;
     for (size_t p = first; p < tokens.size(); ++p) {
       double dot = 0;
-      for (int32_t i = 0; i < kDim; ++i) dot += double(q[size_t(h * kDim + i)]) * tokens[p].k[size_t(g * kDim + i)];
-      s.push_back(dot / std::sqrt(double(kDim)));
+      for (int32_t i = 0; i < dim; ++i) dot += double(q[size_t(h * dim + i)]) * tokens[p].k[size_t(g * dim + i)];
+      s.push_back(dot / std::sqrt(double(dim)));
       if (softcap > 0) s.back() = softcap * std::tanh(s.back() / softcap);
       max = std::max(max, s.back());
     }
     for (double& x : s) sum += (x = std::exp(x - max));
     for (size_t p = first; p < tokens.size(); ++p) {
-      for (int32_t i = 0; i < kDim; ++i) {
-        out[size_t(h * kDim + i)] += float(s[p - first] / sum * tokens[p].v[size_t(g * kDim + i)]);
+      for (int32_t i = 0; i < dim; ++i) {
+        out[size_t(h * dim + i)] += float(s[p - first] / sum * tokens[p].v[size_t(g * dim + i)]);
       }
     }
   }
@@ -59,14 +60,14 @@ struct Fixture {
   KvShape shape{1, 0, kKvHeads, kDim};
   KvCache cache;
   std::vector<float> scores;
-  Fixture(int32_t n_ctx, const KvConfig& c, int32_t n_layer = 1)
-      : shape{n_layer, n_ctx, kKvHeads, kDim}, cache(shape, c) {
+  Fixture(int32_t n_ctx, const KvConfig& c, int32_t n_layer = 1, int32_t dim = kDim)
+      : shape{n_layer, n_ctx, kKvHeads, dim}, cache(shape, c) {
     EXPECT_TRUE(KvCache::validate(shape, c).ok());
     scores.resize(size_t(kHeads) * size_t(cache.max_tokens()));
   }
   std::vector<float> attend(const std::vector<float>& q, int32_t n_pos, int32_t layer = 0,
                             const AttendOptions& options = {}) {
-    std::vector<float> out(size_t(kHeads * kDim));
+    std::vector<float> out(size_t(kHeads * shape.head_dim));
     cache.attend(layer, q.data(), kHeads, n_pos, out.data(), scores.data(), options);
     return out;
   }
@@ -78,9 +79,9 @@ float max_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return m;
 }
 
-std::vector<float> random_query(std::mt19937& rng) {
+std::vector<float> random_query(std::mt19937& rng, int32_t dim = kDim) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> q(size_t(kHeads * kDim));
+  std::vector<float> q(size_t(kHeads * dim));
   for (float& x : q) x = dist(rng);
   return q;
 }
@@ -132,49 +133,55 @@ TEST(KvCache, WindowedAndSoftCappedAttentionMatchTheReference) {
 // vector transformed, encoded once, decoded and transformed back.
 std::vector<float> stored(KvType type, const std::vector<float>& x) {
   const KvFormatTraits& f = kv_format(type);
+  const int32_t dim = int32_t(x.size()) / kKvHeads;
   std::vector<float> out(x.size());
-  std::vector<uint8_t> buf(f.vector_bytes(kDim));
+  std::vector<uint8_t> buf(f.vector_bytes(dim));
   for (int32_t g = 0; g < kKvHeads; ++g) {
-    float v[kDim];
-    std::copy_n(x.begin() + g * kDim, kDim, v);
-    // Head dim 8: the default formats rotate, as q4h does.
-    const bool rotate = f.transform == KvTransform::Hadamard || f.transform == KvTransform::HadamardSmallBlocks;
-    if (rotate) hadamard_rotate(v, kDim);
-    f.encode(v, kDim, buf.data());
-    f.decode(buf.data(), kDim, v);
-    if (rotate) hadamard_rotate(v, kDim);
-    std::copy_n(v, kDim, out.begin() + g * kDim);
+    float v[kKvMaxHeadDim];
+    std::copy_n(x.begin() + g * dim, dim, v);
+    // q4 and q4h rotate at every head dim; q8/q3/q2 below 16 (one-byte scales).
+    const bool rotate = f.transform == KvTransform::Hadamard ||
+                        (f.transform == KvTransform::HadamardSmallBlocks && dim < 16);
+    if (rotate) hadamard_rotate(v, dim);
+    f.encode(v, dim, buf.data());
+    f.decode(buf.data(), dim, v);
+    if (rotate) hadamard_rotate(v, dim);
+    std::copy_n(v, dim, out.begin() + g * dim);
   }
   return out;
 }
 
 // Attention read straight from compressed slots equals float attention over
 // the decoded tokens (sinks and the newest `window` exact): the hand-over
-// quantizes each token once, and window and sinks stay FP32.
+// quantizes each token once, and window and sinks stay FP32. Head dim 8
+// has one-byte-scale blocks of 8; head dim 32 blocks of 16 (4-bit) or 32.
 TEST(KvCache, CompressedAttentionEqualsReferenceOverDecodedTokens) {
-  for (KvType type : {KvType::F16, KvType::Q8, KvType::Q4, KvType::Q4Token, KvType::Q4Hadamard, KvType::Q3,
-                      KvType::Q2}) {
-    std::mt19937 rng(2);
-    KvConfig c;
-    c.k_type = type;
-    c.v_type = type == KvType::Q2 ? KvType::Q3 : type;  // K and V formats are independent
-    c.window = 5;
-    c.sinks = 2;
-    Fixture f(128, c);
-    std::vector<Token> exact, expect;
-    for (int32_t p = 0; p < 60; ++p) {
-      exact.push_back(random_token(rng));
-      f.cache.store(0, p, exact.back().k.data(), exact.back().v.data());
-      expect = exact;
-      for (int32_t t = c.sinks; t < p + 1 - c.window; ++t) {
-        expect[size_t(t)] = {stored(c.k_type, exact[size_t(t)].k), stored(c.v_type, exact[size_t(t)].v)};
+  for (int32_t dim : {kDim, 32}) {
+    for (KvType type : {KvType::F16, KvType::Q8, KvType::Q4, KvType::Q4Token, KvType::Q4Hadamard, KvType::Q3,
+                        KvType::Q2}) {
+      std::mt19937 rng(2);
+      KvConfig c;
+      c.k_type = type;
+      c.v_type = type == KvType::Q2 ? KvType::Q3 : type;  // K and V formats are independent
+      c.window = 5;
+      c.sinks = 2;
+      Fixture f(128, c, 1, dim);
+      std::vector<Token> exact, expect;
+      for (int32_t p = 0; p < 60; ++p) {
+        exact.push_back(random_token(rng, 1.0f, dim));
+        f.cache.store(0, p, exact.back().k.data(), exact.back().v.data());
+        expect = exact;
+        for (int32_t t = c.sinks; t < p + 1 - c.window; ++t) {
+          expect[size_t(t)] = {stored(c.k_type, exact[size_t(t)].k), stored(c.v_type, exact[size_t(t)].v)};
+        }
+        const std::vector<float> q = random_query(rng, dim);
+        const std::vector<float> got = f.attend(q, p + 1);
+        ASSERT_LT(max_diff(got, reference_attention(expect, q)), 2e-5f)
+            << kv_type_name(type) << " head dim " << dim << " position " << p;
+        if (type == KvType::F16) EXPECT_LT(max_diff(got, reference_attention(exact, q)), 2e-3f);
       }
-      const std::vector<float> q = random_query(rng);
-      const std::vector<float> got = f.attend(q, p + 1);
-      ASSERT_LT(max_diff(got, reference_attention(expect, q)), 2e-5f) << kv_type_name(type) << " position " << p;
-      if (type == KvType::F16) EXPECT_LT(max_diff(got, reference_attention(exact, q)), 2e-3f);
+      EXPECT_FALSE(f.cache.batchable());
     }
-    EXPECT_FALSE(f.cache.batchable());
   }
 }
 

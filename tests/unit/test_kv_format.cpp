@@ -73,8 +73,9 @@ TEST(KvFormat, Q4_0MatchesLlamaCppLayout) {
 }
 
 // Bytes per head vector, every scale included: head dim 8 keeps 4-bit at
-// 5 bits per value with a one-byte scale (6.4x smaller than FP32); blocks of
-// 32 carry an fp16 scale, 4.5 bits per value, as llama.cpp's q4_0.
+// 5 bits per value with a one-byte scale (6.4x smaller than FP32); 4-bit
+// blocks of 16 carry a byte scale each, 4.5 bits per value as llama.cpp's
+// q4_0; 8/3/2-bit blocks of 32 carry an fp16 scale.
 TEST(KvFormat, VectorBytes) {
   EXPECT_EQ(kv_format(KvType::F32).vector_bytes(8), 32u);
   EXPECT_EQ(kv_format(KvType::F16).vector_bytes(8), 16u);
@@ -86,10 +87,15 @@ TEST(KvFormat, VectorBytes) {
   EXPECT_EQ(kv_format(KvType::Q4).vector_bytes(128), 72u);
   EXPECT_EQ(kv_format(KvType::Q8).vector_bytes(32), 34u);
   EXPECT_EQ(kv_format(KvType::Q3).vector_bytes(40), 4u + 15u);
+  EXPECT_EQ(kv_format(KvType::Q4).vector_bytes(40), 3u + 20u);  // blocks 16 + 16 + 8
 }
 
-// At llama.cpp's own block size and bytes, q4 is at least as accurate as
-// q4_0 on Gaussian and heavy-tailed (Student t, 4 degrees) vectors.
+// At llama.cpp's 18 bytes per 32 values, q4's codec alone (before the cache
+// rotates anything) has clearly less squared error than q4_0 on Gaussian and
+// heavy-tailed (Student t, 4 degrees) vectors: two byte scales instead of
+// one fp16 scale, and levels spaced for Gaussian values (measured 0.68x and
+// 0.47x of q4_0's error; the bound leaves room for rounding, not for a
+// codec no better than q4_0).
 TEST(KvFormat, Q4BeatsQ4_0AtTheSameBytes) {
   ASSERT_EQ(kv_format(KvType::Q4).vector_bytes(32), kv_format(KvType::Q4_0).vector_bytes(32));
   std::mt19937 rng(11);
@@ -102,16 +108,25 @@ TEST(KvFormat, Q4BeatsQ4_0AtTheSameBytes) {
       const std::vector<float> a = round_trip(KvType::Q4, x), b = round_trip(KvType::Q4_0, x);
       for (size_t i = 0; i < x.size(); ++i) e4 += (x[i] - a[i]) * (x[i] - a[i]), e40 += (x[i] - b[i]) * (x[i] - b[i]);
     }
-    EXPECT_LT(e4, e40) << (tails ? "heavy-tailed" : "Gaussian");
+    EXPECT_LT(e4, 0.8 * e40) << (tails ? "heavy-tailed" : "Gaussian");
   }
 }
 
+// Head dim 8 and 32: one-byte-scale blocks with even levels, 4-bit blocks
+// of 16 with Gaussian levels, fp16-scale blocks of 32.
 TEST(KvFormat, ZerosNaNAndHugeValuesStayFinite) {
-  for (KvType t : {KvType::Q8, KvType::Q4, KvType::Q3, KvType::Q2}) {
-    std::vector<float> zeros(8, 0.0f);
-    for (float v : round_trip(t, zeros)) EXPECT_EQ(v, 0.0f);
-    std::vector<float> odd = {1.0f, NAN, 1e30f, -2.0f, 0.5f, 0.0f, 3.0f, -1.0f};
-    for (float v : round_trip(t, odd)) EXPECT_TRUE(std::isfinite(v)) << kv_format(t).name;
+  for (int32_t d : {8, 32}) {
+    for (KvType t : {KvType::Q8, KvType::Q4, KvType::Q3, KvType::Q2}) {
+      std::vector<float> zeros(size_t(d), 0.0f);
+      for (float v : round_trip(t, zeros)) EXPECT_EQ(v, 0.0f) << kv_format(t).name << " head dim " << d;
+      std::vector<float> odd(size_t(d), 0.5f);
+      for (int32_t i = 0; i < d; i += 8) {  // every block of 8 or more gets a NaN and a huge value
+        odd[size_t(i)] = NAN;
+        odd[size_t(i + 1)] = 1e30f;
+        odd[size_t(i + 2)] = -2.0f;
+      }
+      for (float v : round_trip(t, odd)) EXPECT_TRUE(std::isfinite(v)) << kv_format(t).name << " head dim " << d;
+    }
   }
 }
 

@@ -38,8 +38,10 @@ const SCORE_BYTES = 4;
 const POSITION_BYTES = 4;
 
 // Bits per value of the block formats; their blocks run along the head
-// dimension, min(32, d) values to a scale: fp16 for blocks of 16 or more,
-// one byte for shorter ones (core/kv/kv_format.cpp, scale_bytes).
+// dimension with one scale each: 4-bit formats min(16, d) values to a
+// one-byte scale; the others min(32, d) values, to an fp16 scale for blocks
+// of 16 or more and one byte for shorter ones (core/kv/kv_format.cpp,
+// block_layout).
 const BLOCK_BITS: Partial<Record<KvType, number>> = { q8: 8, q4: 4, q3: 3, q2: 2, q4t: 4, q4c: 4, q4h: 4 };
 
 /** Bytes of one head vector of `d` values in a KV format, scales included. */
@@ -49,8 +51,8 @@ export function vectorBytes(type: KvType, d: number): number {
   if (type === "q4_0") return Math.floor(d / 32) * 18;  // llama.cpp: 32 values, an fp16 scale and 16 bytes
   const bits = BLOCK_BITS[type];
   if (bits === undefined) throw new Error(`unknown KV type ${type}`);
-  const block = Math.min(32, d);
-  const scaleBytes = block >= 16 ? 2 : 1;
+  const block = Math.min(bits === 4 ? 16 : 32, d);
+  const scaleBytes = bits !== 4 && block >= 16 ? 2 : 1;
   return Math.ceil(d / block) * scaleBytes + Math.ceil((d * bits) / 8);
 }
 

@@ -90,12 +90,15 @@ class Model {
 // any other choice evaluates tokens one at a time through the compressed cache.
 
 // Storage of keys or values outside the full-precision sinks and window.
-// q8/q4/q3/q2: blocks of min(32, head_dim) values along the head, one scale
-// each (one byte for blocks under 16 values, else fp16), Walsh-Hadamard
-// rotated where the scale is a byte: the best 4-bit choice by measurement
+// q4: Walsh-Hadamard rotated, blocks of min(16, head_dim) values along the
+// head with a one-byte scale each, levels spaced for Gaussian values from
+// blocks of 16 up (18 bytes per 32 values, as q4_0, with less error).
+// q8/q3/q2: blocks of min(32, head_dim) values, one scale each (one byte for
+// blocks under 16 values, rotated; else fp16). All chosen by measurement
 // (docs/kv-quality.md). q4t/q4c/q4h are the measured 4-bit key alternatives
-// (no rotation, per-channel scales, rotation always); q4_0 is llama.cpp's KV
-// layout (head_dim must divide by 32), kept as a baseline.
+// (no rotation, per-channel scales, rotation always: now the same as q4);
+// q4_0 is llama.cpp's KV layout (head_dim must divide by 32), kept as a
+// baseline.
 enum class KvType { F32, F16, Q8, Q4, Q3, Q2, Q4_0, Q4Token, Q4Channel, Q4Hadamard };
 std::string_view kv_type_name(KvType type);                // "q4"
 bool parse_kv_type(std::string_view name, KvType* type);  // false for unknown names
