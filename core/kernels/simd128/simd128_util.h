@@ -33,14 +33,21 @@ inline v128_t f16x4_to_f32x4(v128_t h) {
   return wasm_v128_or(f, wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16));
 }
 
-// The fp16 fields at p0..p3 (any alignment) as four floats.
-inline v128_t load_f16x4(const void* p0, const void* p1, const void* p2, const void* p3) {
-  uint16_t h[4];
+// The 16-bit fields at p0..p3 (any alignment) in the four i32 lanes,
+// zero-extended (Half = uint16_t) or sign-extended (int16_t).
+template <class Half>
+inline v128_t gather_halves(const void* p0, const void* p1, const void* p2, const void* p3) {
+  Half h[4];
   std::memcpy(&h[0], p0, 2);
   std::memcpy(&h[1], p1, 2);
   std::memcpy(&h[2], p2, 2);
   std::memcpy(&h[3], p3, 2);
-  return f16x4_to_f32x4(wasm_i32x4_make(h[0], h[1], h[2], h[3]));
+  return wasm_i32x4_make(h[0], h[1], h[2], h[3]);
+}
+
+// The fp16 fields at p0..p3 (any alignment) as four floats.
+inline v128_t load_f16x4(const void* p0, const void* p1, const void* p2, const void* p3) {
+  return f16x4_to_f32x4(gather_halves<uint16_t>(p0, p1, p2, p3));
 }
 
 // The same for weight-block scales in the hot loops, in five vector
@@ -50,12 +57,7 @@ inline v128_t load_f16x4(const void* p0, const void* p1, const void* p2, const v
 // above. Finite halves only: an infinite or NaN scale, which only a corrupt
 // file holds, becomes a large finite number (2^16 * (1 + m)).
 inline v128_t load_finite_f16x4(const void* p0, const void* p1, const void* p2, const void* p3) {
-  int16_t h[4];
-  std::memcpy(&h[0], p0, 2);
-  std::memcpy(&h[1], p1, 2);
-  std::memcpy(&h[2], p2, 2);
-  std::memcpy(&h[3], p3, 2);
-  const v128_t bits = wasm_i32x4_shl(wasm_i32x4_make(h[0], h[1], h[2], h[3]), 13);
+  const v128_t bits = wasm_i32x4_shl(gather_halves<int16_t>(p0, p1, p2, p3), 13);
   return wasm_f32x4_mul(wasm_v128_and(bits, wasm_i32x4_splat(int32_t(0x8fffffff))), wasm_f32x4_splat(0x1p112f));
 }
 
