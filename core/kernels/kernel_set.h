@@ -32,6 +32,10 @@ struct PreparedDot {
   // prepared), bit for bit, so grouping rows never changes a result.
   void (*dot_multi)(int64_t n, const void* const* weights, const void* prepared, float* out) = nullptr;
   int32_t multi_rows = 0;
+  // Two tokens at once (may be null), their prepared rows `stride` bytes
+  // apart: out[t] = dot(n, weights, prepared + t * stride), bit for bit, so
+  // a prefill batch gives the same results as tokens one by one.
+  void (*dot_pair)(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) = nullptr;
 };
 
 struct KernelSet {

@@ -45,6 +45,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
   VecDotFn dot = kernels.vec_dot[uint32_t(w.traits->type)];
   decltype(PreparedDot::dot_multi) dot_multi = nullptr;
   int32_t multi_rows = 0;
+  decltype(PreparedDot::dot_pair) dot_pair = nullptr;
   const PreparedDot& prepared = kernels.prepared[uint32_t(w.traits->type)];
   size_t act_stride = act_row_bytes;
   if (prepared.dot) {
@@ -58,6 +59,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
     });
     act_data = out;
     dot = prepared.dot;
+    dot_pair = prepared.dot_pair;
     if (prepared.dot_multi && prepared.multi_rows <= kMaxMultiRows) {
       dot_multi = prepared.dot_multi;
       multi_rows = prepared.multi_rows;
@@ -87,7 +89,16 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
       }
       for (; r < r1; ++r) {
         const uint8_t* wrow = w.row(r);
-        for (int64_t t = t0; t < t1; ++t) y[t * w.rows + r] = dot(w.cols, wrow, act_data + size_t(t) * act_stride);
+        int64_t t = t0;
+        if (dot_pair) {
+          for (; t + 2 <= t1; t += 2) {
+            float out[2];
+            dot_pair(w.cols, wrow, act_data + size_t(t) * act_stride, act_stride, out);
+            y[t * w.rows + r] = out[0];
+            y[(t + 1) * w.rows + r] = out[1];
+          }
+        }
+        for (; t < t1; ++t) y[t * w.rows + r] = dot(w.cols, wrow, act_data + size_t(t) * act_stride);
       }
     }
   });

@@ -133,6 +133,20 @@ void expect_dot_close(const KernelSet& set, T type, std::vector<float> wf, const
         EXPECT_EQ(out[size_t(r)], p.dot(n, rows[size_t(r)], prepared.data())) << set.name << " multi-row " << t.name;
       }
     }
+    if (p.dot_pair) {  // two tokens at once: each exactly as the one-token kernel
+      std::vector<float> af2 = af;
+      std::reverse(af2.begin(), af2.end());  // a second, different token
+      std::vector<uint8_t> a2(a.size());
+      at.from_float(af2.data(), a2.data(), n);
+      const size_t stride = p.bytes(n) + 16;  // any stride: not just back to back
+      std::vector<uint8_t> pair(2 * stride);
+      p.prepare(a.data(), n, pair.data());
+      p.prepare(a2.data(), n, pair.data() + stride);
+      float out[2];
+      p.dot_pair(n, w.data(), pair.data(), stride, out);
+      EXPECT_EQ(out[0], p.dot(n, w.data(), pair.data())) << set.name << " token pair " << t.name;
+      EXPECT_EQ(out[1], p.dot(n, w.data(), pair.data() + stride)) << set.name << " token pair " << t.name;
+    }
   }
 }
 

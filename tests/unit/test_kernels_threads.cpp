@@ -78,6 +78,12 @@ TEST(ThreadedMatmul, BitIdenticalForAnyThreadCount) {
       std::vector<float> ref(size_t(n_tokens * rows));
       MatmulScratch scratch;
       matmul(w, x.data(), n_tokens, ref.data(), scratch);
+      for (int64_t t = 0; t < n_tokens; ++t) {  // a batch gives each token what it gets alone
+        std::vector<float> alone(static_cast<size_t>(rows));
+        matmul(w, x.data() + t * cols, 1, alone.data(), scratch);
+        ASSERT_EQ(0, std::memcmp(alone.data(), ref.data() + t * rows, alone.size() * sizeof(float)))
+            << w.traits->name << " token " << t << " of " << n_tokens;
+      }
       for (int32_t threads : {1, 2, 3}) {
         ThreadPool pool(threads);
         std::vector<float> y(ref.size());

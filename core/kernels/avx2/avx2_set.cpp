@@ -24,7 +24,7 @@ KernelSet make_avx2_kernels(const KernelSet& base) {
   set_dot(T::F16, avx2::vec_dot_f16);
   set_dot(T::BF16, avx2::vec_dot_bf16);
   k.prepared[uint32_t(T::Q8_0)] = {avx2::q8_0_act_bytes, avx2::copy_q8_0_act, avx2::vec_dot_q8_0,
-                                   avx2::vec_dot_q8_0_2, 2};
+                                   avx2::vec_dot_q8_0_2, 2, nullptr};
   k.quantize[uint32_t(T::Q8_0)] = avx2::quantize_q8_0;
   k.quantize[uint32_t(T::Q8_1)] = avx2::quantize_q8_1;
   k.quantize[uint32_t(T::Q8_K)] = avx2::quantize_q8_k;

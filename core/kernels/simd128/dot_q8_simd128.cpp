@@ -160,61 +160,84 @@ void prepare_q8_0(const void* activations, int64_t n, void* prepared) {
 
 namespace {
 
-// 256 * sum over 16 signed bytes w[j] * a[j], as four i32 partial sums, with
-// a = the prepared even/odd halves of the matching 16 activations.
-inline v128_t dot_i8x16_prepared(v128_t w, const int16_t* a) {
-  const v128_t even = wasm_i16x8_shl(w, 8);  // 256 * w[2k]
-  const v128_t odd = wasm_i16x8_shr(w, 8);   // w[2k+1], against 256 * a[2k+1]
-  return wasm_i32x4_add(wasm_i32x4_dot_i16x8(even, wasm_v128_load(a)),
-                        wasm_i32x4_dot_i16x8(odd, wasm_v128_load(a + 8)));
+// A block's 32 weight bytes as the four 16-bit vectors the prepared
+// activations meet: 256 * even bytes and odd bytes of each 16-byte half.
+struct Widened {
+  v128_t even0, odd0, even1, odd1;
+};
+
+inline Widened widen(v128_t lo, v128_t hi) {
+  return {wasm_i16x8_shl(lo, 8), wasm_i16x8_shr(lo, 8), wasm_i16x8_shl(hi, 8), wasm_i16x8_shr(hi, 8)};
 }
 
-// kRows rows at once against the same prepared activations, every row's
-// arithmetic exactly that of the one-row case. Only kRows = 1 is registered:
-// measured under V8, two rows at once gained nothing and four (sharing the
-// activation loads, or as four memory streams) ran at half the speed.
-template <int kRows, class Codes>
-void dot_prepared_rows(int64_t n, const void* const* weights, const void* prepared, float* out, Codes codes) {
-  const auto* q = static_cast<const int16_t*>(prepared);
-  const auto* ad = reinterpret_cast<const float*>(q + n);
+// 256 * the block's dot product, as four i32 partial sums, against the
+// prepared activations of the same 32 positions.
+inline v128_t dot_widened(const Widened& w, const int16_t* a) {
+  const v128_t lo = wasm_i32x4_add(wasm_i32x4_dot_i16x8(w.even0, wasm_v128_load(a)),
+                                   wasm_i32x4_dot_i16x8(w.odd0, wasm_v128_load(a + 8)));
+  const v128_t hi = wasm_i32x4_add(wasm_i32x4_dot_i16x8(w.even1, wasm_v128_load(a + 16)),
+                                   wasm_i32x4_dot_i16x8(w.odd1, wasm_v128_load(a + 24)));
+  return wasm_i32x4_add(lo, hi);
+}
+
+// One weight row against kTokens tokens' prepared activations (`stride`
+// bytes apart). A prefill batch widens each weight block once for two
+// tokens instead of once per token; every token's arithmetic is exactly the
+// one-token case's, so batched and token-by-token results are bit-identical.
+// (Two tokens, not four: V8 has 16 vector registers, and four tokens' four
+// blocks of partial sums would not fit.)
+template <int kTokens, class Codes>
+void dot_prepared_tokens(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
   using Block = typename Codes::Block;
-  const Block* w[kRows];
-  v128_t acc[kRows];
-  for (int r = 0; r < kRows; ++r) {
-    w[r] = static_cast<const Block*>(weights[r]);
-    acc[r] = wasm_f32x4_splat(0.0f);
+  const auto* b = static_cast<const Block*>(weights);
+  const int16_t* q[kTokens];
+  const float* ad[kTokens];
+  v128_t acc[kTokens];
+  for (int t = 0; t < kTokens; ++t) {
+    q[t] = reinterpret_cast<const int16_t*>(static_cast<const uint8_t*>(prepared) + size_t(t) * stride);
+    ad[t] = reinterpret_cast<const float*>(q[t] + n);
+    acc[t] = wasm_f32x4_splat(0.0f);
   }
   const int64_t nb = n / kQK;
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) {
-    const v128_t da = wasm_v128_load(ad + i);
-    for (int r = 0; r < kRows; ++r) {
-      const Block* b = w[r];
-      const v128_t sums = transpose_sum(codes(b[i], q + 32 * i), codes(b[i + 1], q + 32 * (i + 1)),
-                                        codes(b[i + 2], q + 32 * (i + 2)), codes(b[i + 3], q + 32 * (i + 3)));
-      const v128_t dw = load_finite_f16x4(&b[i].d, &b[i + 1].d, &b[i + 2].d, &b[i + 3].d);
-      acc[r] = wasm_f32x4_add(acc[r], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sums), wasm_f32x4_mul(dw, da)));
+    v128_t s[kTokens][4];
+    for (int j = 0; j < 4; ++j) {
+      const Widened w = Codes::widen(b[i + j]);
+      for (int t = 0; t < kTokens; ++t) s[t][j] = dot_widened(w, q[t] + 32 * (i + j));
+    }
+    const v128_t dw = load_finite_f16x4(&b[i].d, &b[i + 1].d, &b[i + 2].d, &b[i + 3].d);
+    for (int t = 0; t < kTokens; ++t) {
+      const v128_t sums = transpose_sum(s[t][0], s[t][1], s[t][2], s[t][3]);
+      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sums),
+                                                     wasm_f32x4_mul(dw, wasm_v128_load(ad[t] + i))));
     }
   }
-  for (int r = 0; r < kRows; ++r) {
-    float sum = hsum(acc[r]);
-    for (int64_t j = i; j < nb; ++j) sum += float(hsum_i32(codes(w[r][j], q + 32 * j))) * (f16_to_f32(&w[r][j].d) * ad[j]);
-    out[r] = sum;
+  for (int t = 0; t < kTokens; ++t) {
+    float sum = hsum(acc[t]);
+    for (int64_t j = i; j < nb; ++j) {
+      sum += float(hsum_i32(dot_widened(Codes::widen(b[j]), q[t] + 32 * j))) * (f16_to_f32(&b[j].d) * ad[t][j]);
+    }
+    out[t] = sum;
   }
 }
 
 template <class Codes>
-float dot_prepared(int64_t n, const void* weights, const void* prepared, Codes codes) {
+float dot_prepared(int64_t n, const void* weights, const void* prepared) {
   float out;
-  dot_prepared_rows<1>(n, &weights, prepared, &out, codes);
+  dot_prepared_tokens<1, Codes>(n, weights, prepared, 0, &out);
   return out;
+}
+
+template <class Codes>
+void dot_prepared_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
+  dot_prepared_tokens<2, Codes>(n, weights, prepared, stride, out);
 }
 
 struct Q8_0Prepared {
   using Block = BlockQ8_0;
-  v128_t operator()(const BlockQ8_0& w, const int16_t* a) const {
-    return wasm_i32x4_add(dot_i8x16_prepared(wasm_v128_load(w.qs), a),
-                          dot_i8x16_prepared(wasm_v128_load(w.qs + 16), a + 16));
+  static Widened widen(const BlockQ8_0& w) {
+    return simd128::widen(wasm_v128_load(w.qs), wasm_v128_load(w.qs + 16));
   }
 };
 
@@ -222,22 +245,30 @@ struct Q8_0Prepared {
 // prepared activations.
 struct Q4_0Prepared {
   using Block = BlockQ4_0;
-  v128_t operator()(const BlockQ4_0& w, const int16_t* a) const {
+  static Widened widen(const BlockQ4_0& w) {
     const v128_t q = wasm_v128_load(w.qs), eight = wasm_i8x16_splat(8);
     const v128_t lo = wasm_i8x16_sub(wasm_v128_and(q, wasm_i8x16_splat(0x0f)), eight);
     const v128_t hi = wasm_i8x16_sub(wasm_u8x16_shr(q, 4), eight);
-    return wasm_i32x4_add(dot_i8x16_prepared(lo, a), dot_i8x16_prepared(hi, a + 16));
+    return simd128::widen(lo, hi);
   }
 };
 
 }  // namespace
 
 float dot_q8_0_prepared(int64_t n, const void* weights, const void* prepared) {
-  return dot_prepared(n, weights, prepared, Q8_0Prepared{});
+  return dot_prepared<Q8_0Prepared>(n, weights, prepared);
+}
+
+void dot_q8_0_prepared_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
+  dot_prepared_pair<Q8_0Prepared>(n, weights, prepared, stride, out);
 }
 
 float dot_q4_0_prepared(int64_t n, const void* weights, const void* prepared) {
-  return dot_prepared(n, weights, prepared, Q4_0Prepared{});
+  return dot_prepared<Q4_0Prepared>(n, weights, prepared);
+}
+
+void dot_q4_0_prepared_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
+  dot_prepared_pair<Q4_0Prepared>(n, weights, prepared, stride, out);
 }
 
 }  // namespace kvlite::simd128

@@ -27,6 +27,8 @@ size_t q8_0_prepared_bytes(int64_t n);
 void prepare_q8_0(const void* activations, int64_t n, void* prepared);
 float dot_q8_0_prepared(int64_t n, const void* weights, const void* prepared);
 float dot_q4_0_prepared(int64_t n, const void* weights, const void* prepared);
+void dot_q8_0_prepared_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out);
+void dot_q4_0_prepared_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out);
 
 void quantize_q8_0(const float* src, void* dst, int64_t n);
 void quantize_q8_1(const float* src, void* dst, int64_t n);
