@@ -11,18 +11,20 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "gen_model.h"
 #include "logprobs.h"
 #include "kvlite/kvlite.h"
 
 namespace kvlite::cli {
-namespace {
-
-const FlagSpec kModel{"--model", "-m"};
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "kvlite: error: %s\n", message.c_str());
   return 1;
 }
+
+namespace {
+
+const FlagSpec kModel{"--model", "-m"};
 
 void print_usage() {
   std::fprintf(stderr,
@@ -224,6 +226,7 @@ std::vector<Command> commands() {
                       {"--threads", "-t"}})},
       {"tokenize", cmd_tokenize, {kModel, {"--prompt", "-p"}}},
       {"info", cmd_info, {kModel}},
+      {"gen-model", cmd_gen_model, {{"--shape", ""}, {"--type", ""}, {"--vocab", ""}, {"--output", "-o"}}},
   };
 }
 
