@@ -5,7 +5,7 @@
 // DIR holds tokens.txt (one token per line, the line number is the id) and
 // merges.txt (one "left right" merge per line, in rank order), as
 // e2e/bench/export-llama3-vocab.mjs writes them from llama3-tokenizer-js.
-#include "gen_model.h"
+#include "commands.h"
 
 #include <fstream>
 
