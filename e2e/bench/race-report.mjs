@@ -1,4 +1,4 @@
-// Writes the markdown report of the speed race from build/bench/race.json
+// Writes the markdown report of the speed race from build/bench/race/*.json
 // (e2e/bench/race.bench.ts) and the long-context figures, if any
 // (build/bench/long-context/*.json, scripts/bench-long-context).
 //   node bench/race-report.mjs OUT.md [NOTE]
@@ -13,8 +13,12 @@ if (!out) {
   console.error("usage: node bench/race-report.mjs OUT.md [NOTE]");
   process.exit(2);
 }
-const racePath = join(root, "build/bench/race.json");
-const race = existsSync(racePath) ? JSON.parse(readFileSync(racePath, "utf8")) : { date: "(no race run)", results: [] };
+// One file per model (build/bench/race/MODEL.json), smallest model first.
+const raceDir = join(root, "build/bench/race");
+const results = existsSync(raceDir)
+  ? readdirSync(raceDir).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(readFileSync(join(raceDir, f), "utf8")))
+      .sort((a, b) => a.fileBytes - b.fileBytes)
+  : [];
 const MiB = 1024 * 1024;
 
 const median = (xs) => {
@@ -24,6 +28,14 @@ const median = (xs) => {
 const fmt = (x, digits) => (Number.isFinite(x) ? x.toFixed(digits) : "–");
 const cell = (xs, digits) =>
   xs.length === 0 ? "–" : `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`;
+// Peak, the page's own memory before the engine starts (older results lack it), and what the engine added
+// over the file's size.
+const pageCells = (runs, peaks) => {
+  const pages = runs.map((r) => (r.baselineBytes ?? 0) / MiB).filter((x) => x > 0);
+  const added = runs.filter((r) => r.baselineBytes > 0).map((r) => (r.peakBytes - r.baselineBytes) / MiB);
+  return `${cell(peaks, 0)} | ${pages.length ? fmt(median(pages), 0) : "–"} | ${added.length ? fmt((median(added) * MiB) / fileBytesNow, 2) : "–"}`;
+};
+let fileBytesNow = 0;
 const ratio = (a, b) => (Number.isFinite(a / b) && b > 0 ? `${(a / b).toFixed(2)}x` : "–");
 
 const lines = [];
@@ -39,20 +51,27 @@ lines.push(
   "- **load**: seconds from `File` to ready (wllama without its warm-up pass).",
   "- **prompt / generation tok/s**: each engine's own timings (kvlite `engine.stats()`, wllama's `timings`).",
   "- **peak MiB**: the renderer processes' private resident memory (RssAnon + RssShmem), sampled every 50 ms",
-  "  through the whole run: page, workers and wasm memory.",
+  "  through the whole run: page, workers and wasm memory. **page MiB**: the same with the page loaded, before",
+  "  the engine starts. **(peak − page) / file**: what the engine added, over the GGUF's size (weights are nearly",
+  "  all of the file; kvlite's 512-token FP32 KV cache is 12 MiB on 170m and 32 MiB on 1B, wllama's F16 half that).",
   "- **kvlite native**: the CLI (`kvlite generate`, AVX2 where the CPU has it) on the same file, prompt and",
   "  counts: the roofline column. Its load column is the process's time outside prompt and generation.",
   "- Context: 512 tokens for both. KV cache: kvlite's default (FP32), wllama's default (F16).",
+  "- wllama runs CPU only (`n_gpu_layers: 0`; no GPU in headless Chromium here), `ignore_eos`, and with a",
+  "  logit bias of -100 on the 1352 Llama 3 tokens that are not whole UTF-8 on their own: wllama 3.13 fails a",
+  "  completion whose text holds one (\"Invalid typed array length\" from its worker protocol), and random",
+  "  weights pick them often. The bias changes which tokens come out, not what a step costs.",
   "- Cells: median (min–max) over the runs; ratios are of medians.",
   "",
-  `Measured ${race.date}.${note ? " " + note : ""}`,
+  ...(note ? [note, ""] : []),
   "",
 );
-for (const { model, fileBytes, runs } of race.results) {
-  lines.push(`## ${model} (${(fileBytes / MiB).toFixed(0)} MiB)`, "");
+for (const { date, model, fileBytes, runs } of results) {
+  lines.push(`## ${model} (${(fileBytes / MiB).toFixed(0)} MiB)`, "", `Measured ${date}.`, "");
+  fileBytesNow = fileBytes;
   lines.push(
-    "| engine | threads | runs | load s | prompt tok/s | generation tok/s | peak MiB |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| engine | threads | runs | load s | prompt tok/s | generation tok/s | peak MiB | page MiB | (peak − page) / file |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   );
   const threads = [...new Set(runs.map((r) => r.threads))].sort((a, b) => a - b);
   const errors = [];
@@ -68,7 +87,7 @@ for (const { model, fileBytes, runs } of race.results) {
       const peaks = ok.map((r) => r.peakBytes / MiB).filter((x) => x > 0);
       lines.push(
         `| ${engine} | ${t} | ${ok.length} | ${cell(ok.map((r) => r.loadSeconds), 2)} | ` +
-          `${cell(ok.map((r) => r.promptTps), 2)} | ${cell(ok.map((r) => r.genTps), 2)} | ${engine === "kvlite native" ? "–" : cell(peaks, 0)} |`,
+          `${cell(ok.map((r) => r.promptTps), 2)} | ${cell(ok.map((r) => r.genTps), 2)} | ${engine === "kvlite native" ? "– | – | –" : pageCells(ok, peaks)} |`,
       );
     }
     const m = (engine, key) => median(by[engine].map((r) => r[key]));

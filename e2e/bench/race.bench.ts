@@ -8,8 +8,8 @@
 // private memory (anonymous + shared-memory resident pages of the renderer
 // processes, sampled every 50 ms: the page, its workers and their wasm
 // memory). The native CLI runs the same files for the roofline column.
-// Results go to build/bench/race.json; e2e/bench/race-report.mjs writes the
-// markdown table.
+// Results go to build/bench/race/MODEL.json; e2e/bench/race-report.mjs writes
+// the markdown tables.
 // Settings (environment): KVLITE_RACE_MODELS (paths, comma-separated),
 // KVLITE_RACE_RUNS (default 3), KVLITE_RACE_THREADS (default "1,2").
 import { execFileSync } from "node:child_process";
@@ -123,6 +123,7 @@ interface Run {
   genTokens: number;
   genTps: number;
   peakBytes: number;
+  baselineBytes: number;  // the renderers' private memory with the page loaded, before the engine starts
   error?: string;
 }
 
@@ -144,7 +145,7 @@ async function browserRun(browser: Browser, url: string, model: string, engine: 
   const context = await browser.newContext();
   const page = await context.newPage();
   const cdp = await browser.newBrowserCDPSession();
-  let peakBytes = 0;
+  let peakBytes = 0, baselineBytes = 0;
   let timer: ReturnType<typeof setInterval> | undefined;
   try {
     await page.goto(url);
@@ -153,19 +154,20 @@ async function browserRun(browser: Browser, url: string, model: string, engine: 
       processInfo: { type: string; id: number }[];
     };
     const renderers = processInfo.filter((p) => p.type === "renderer").map((p) => p.id);
+    const sample = () => renderers.reduce((sum, pid) => sum + privateBytes(pid), 0);
+    baselineBytes = sample();
     timer = setInterval(() => {
-      const now = renderers.reduce((sum, pid) => sum + privateBytes(pid), 0);
-      peakBytes = Math.max(peakBytes, now);
+      peakBytes = Math.max(peakBytes, sample());
     }, 50);
     const fn = engine === "kvlite" ? "runKvlite" : "runWllama";
     const r = await page.evaluate(([f, args]) => (window as any)[f](args), [
       fn,
       { threads, prompt, genTokens: GEN_TOKENS, nCtx: N_CTX, bias },
     ] as const);
-    return { engine, threads, ...r, peakBytes };
+    return { engine, threads, ...r, peakBytes, baselineBytes };
   } catch (e) {
     return { engine, threads, loadSeconds: 0, promptTokens: 0, promptTps: 0, genTokens: 0, genTps: 0, peakBytes,
-             error: String(e).split("\n")[0] };
+             baselineBytes, error: String(e).split("\n")[0] };
   } finally {
     clearInterval(timer);
     await cdp.detach().catch(() => {});
@@ -193,6 +195,7 @@ function nativeRun(model: string, threads: number, prompt: string): Omit<Run, "r
     promptTokens: Number(p[1]), promptTps: Number(p[1]) / Number(p[2]),
     genTokens: Number(g[1]), genTps: Number(g[1]) / Number(g[2]),
     peakBytes: 0,
+    baselineBytes: 0,
   };
 }
 
@@ -206,11 +209,11 @@ test.describe("speed race", () => {
     mkdirSync(benchDir, { recursive: true });
     writeFileSync(join(benchDir, "race.html"), PAGE);
     const server = await serveStatic(repoRoot, true);
-    const results: { model: string; fileBytes: number; runs: Run[] }[] = [];
+    mkdirSync(join(benchDir, "race"), { recursive: true });
     try {
       for (const model of models) {
-        const entry = { model: basename(model), fileBytes: Number(execFileSync("stat", ["-c", "%s", model], { encoding: "utf8" })), runs: [] as Run[] };
-        results.push(entry);
+        const fileBytes = Number(execFileSync("stat", ["-c", "%s", model], { encoding: "utf8" }));
+        const entry = { date: new Date().toISOString(), model: basename(model), fileBytes, runs: [] as Run[] };
         for (const threads of threadCounts) {
           for (let run = 0; run < runs; ++run) {
             // Alternate which engine goes first, so neither always meets a warmer machine.
@@ -225,7 +228,8 @@ test.describe("speed race", () => {
             console.log(`race ${entry.model} native t${threads} #${run}: ` + JSON.stringify(n));
           }
         }
-        writeFileSync(join(benchDir, "race.json"), JSON.stringify({ date: new Date().toISOString(), results }, null, 1));
+        // One file per model, so a rerun of one model keeps the others' results.
+        writeFileSync(join(benchDir, "race", `${entry.model}.json`), JSON.stringify(entry, null, 1));
       }
     } finally {
       await server.close();
