@@ -203,6 +203,8 @@ test.describe("speed race", () => {
   test.skip(models.length === 0, "set KVLITE_RACE_MODELS (scripts/bench-browser does)");
 
   test("kvlite vs wllama", async ({ browser }) => {
+    // A 1B model on a busy 2-core machine takes about half an hour per run set.
+    test.setTimeout(4 * 60 * 60 * 1000);
     const prompt = promptText();
     const bias = utf8FragmentBias();
     const benchDir = join(repoRoot, "build/bench");
@@ -226,10 +228,11 @@ test.describe("speed race", () => {
             const n = nativeRun(model, threads, prompt);
             entry.runs.push({ ...n, run });
             console.log(`race ${entry.model} native t${threads} #${run}: ` + JSON.stringify(n));
+            // One file per model, so a rerun of one model keeps the others' results; written after every
+            // run so that a stopped benchmark keeps what it measured.
+            writeFileSync(join(benchDir, "race", `${entry.model}.json`), JSON.stringify(entry, null, 1));
           }
         }
-        // One file per model, so a rerun of one model keeps the others' results.
-        writeFileSync(join(benchDir, "race", `${entry.model}.json`), JSON.stringify(entry, null, 1));
       }
     } finally {
       await server.close();
