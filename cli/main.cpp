@@ -11,30 +11,15 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "commands.h"
 #include "logprobs.h"
 #include "kvlite/kvlite.h"
 
 namespace kvlite::cli {
-namespace {
-
-const FlagSpec kModel{"--model", "-m"};
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "kvlite: error: %s\n", message.c_str());
   return 1;
-}
-
-void print_usage() {
-  std::fprintf(stderr,
-               "usage:\n"
-               "  kvlite generate   -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
-               "                    [--repeat-penalty R] [--seed S] [-c CTX] [-t THREADS] [KV flags]\n"
-               "  kvlite perplexity -m MODEL -f TEXTFILE [-c CTX] [-t THREADS] [KV flags]\n"
-               "  KV flags: --kv-k TYPE --kv-v TYPE (f32 f16 q8 q4 q3 q2 q4_0 q4t q4c q4h) --kv-window W\n"
-               "            --kv-sinks S --evict h2o|h2o-mean --kv-budget TOKENS --pyramid | --pyramid-entropy\n"
-               "            --kv-sliding --kv-stats\n"
-               "  kvlite tokenize   -m MODEL -p TEXT\n"
-               "  kvlite info       -m MODEL\n");
 }
 
 Result<std::shared_ptr<Model>> load_model(const Args& args) {
@@ -42,12 +27,16 @@ Result<std::shared_ptr<Model>> load_model(const Args& args) {
   return Model::load_file(args.get("--model"));
 }
 
-// The KV flags shared by generate and perplexity.
+namespace {
+
+// The KV flags shared by generate, perplexity and bench-context.
 const std::vector<FlagSpec> kKvFlags = {
     {"--kv-k", ""},      {"--kv-v", ""},          {"--kv-window", ""}, {"--kv-sinks", ""},
     {"--evict", ""},     {"--kv-budget", ""},     {"--pyramid", "", false}, {"--pyramid-entropy", "", false},
     {"--kv-sliding", "", false}, {"--kv-stats", "", false},
 };
+
+}  // namespace
 
 std::vector<FlagSpec> with_kv_flags(std::vector<FlagSpec> flags) {
   flags.insert(flags.end(), kKvFlags.begin(), kKvFlags.end());
@@ -76,6 +65,23 @@ Result<KvConfig> kv_config(Args& args) {
   kv.attention_stats = args.has("--kv-stats");
   if (args.error()) return Status::Error(*args.error());
   return kv;
+}
+
+namespace {
+
+const FlagSpec kModel{"--model", "-m"};
+
+void print_usage() {
+  std::fprintf(stderr,
+               "usage:\n"
+               "  kvlite generate   -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+               "                    [--repeat-penalty R] [--seed S] [-c CTX] [-t THREADS] [KV flags]\n"
+               "  kvlite perplexity -m MODEL -f TEXTFILE [-c CTX] [-t THREADS] [KV flags]\n"
+               "  KV flags: --kv-k TYPE --kv-v TYPE (f32 f16 q8 q4 q3 q2 q4_0 q4t q4c q4h) --kv-window W\n"
+               "            --kv-sinks S --evict h2o|h2o-mean --kv-budget TOKENS --pyramid | --pyramid-entropy\n"
+               "            --kv-sliding --kv-stats\n"
+               "  kvlite tokenize   -m MODEL -p TEXT\n"
+               "  kvlite info       -m MODEL\n");
 }
 
 void print_kv_stats(const KvStats& st) {
@@ -224,6 +230,9 @@ std::vector<Command> commands() {
                       {"--threads", "-t"}})},
       {"tokenize", cmd_tokenize, {kModel, {"--prompt", "-p"}}},
       {"info", cmd_info, {kModel}},
+      {"gen-model", cmd_gen_model, {{"--shape", ""}, {"--type", ""}, {"--vocab", ""}, {"--output", "-o"}}},
+      {"bench-context", cmd_bench_context,
+       with_kv_flags({kModel, {"--contexts", ""}, {"--n-predict", "-n"}, {"--threads", "-t"}})},
   };
 }
 

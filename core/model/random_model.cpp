@@ -69,16 +69,56 @@ void add_vocab(GgufWriter& w, int32_t n_vocab) {
   w.set_u32("tokenizer.ggml.unknown_token_id", 0);
 }
 
+// A real byte-level BPE vocabulary (e.g. Llama 3's), as llama.cpp's converter
+// writes one: GPT-2 model, named pre-tokenizer, no scores, merges in rank order.
+Status add_bpe_vocab(GgufWriter& w, const RandomModelSpec& spec) {
+  const int32_t n = int32_t(spec.bpe_tokens.size());
+  std::vector<int32_t> types;
+  types.reserve(spec.bpe_tokens.size());
+  for (const std::string& t : spec.bpe_tokens) {
+    const bool control = t.size() > 4 && t.starts_with("<|") && t.ends_with("|>");
+    types.push_back(int32_t(control ? TokenAttr::Control : TokenAttr::Normal));
+  }
+  for (const auto& [key, id] : {std::pair{"bos_token_id", spec.bpe_bos}, std::pair{"eos_token_id", spec.bpe_eos},
+                                std::pair{"eot_token_id", spec.bpe_eot}}) {
+    if (id >= n) {
+      return Status::Error(std::string("BPE vocabulary: ") + key + " " + std::to_string(id) + " is outside its " +
+                           std::to_string(n) + " tokens");
+    }
+    if (id >= 0) w.set_u32(std::string("tokenizer.ggml.") + key, uint32_t(id));
+  }
+  w.set_string("tokenizer.ggml.model", "gpt2");
+  w.set_string("tokenizer.ggml.pre", spec.bpe_pre);
+  w.set_string_array("tokenizer.ggml.tokens", spec.bpe_tokens);
+  w.set_i32_array("tokenizer.ggml.token_type", types);
+  w.set_string_array("tokenizer.ggml.merges", spec.bpe_merges);
+  w.set_bool("tokenizer.ggml.add_bos_token", spec.bpe_bos >= 0);
+  return Status::Ok();
+}
+
+const TypeTraits* find_type(const std::string& name) {
+  for (uint32_t id = 0; id < 64; ++id) {
+    const TypeTraits* t = type_traits(id);
+    if (t && name == t->name) return t->from_float ? t : nullptr;
+  }
+  return nullptr;
+}
+
+// llama.cpp's choice of which blocks get more bits in its _M mixes: the first
+// and last eighth, and every third block between.
+bool more_bits_block(int32_t i, int32_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
 }  // namespace
 
 Status write_random_model(const RandomModelSpec& spec, const std::string& path) {
-  const TypeTraits* wt = nullptr;
-  for (uint32_t id = 0; id < 64 && !wt; ++id) {
-    const TypeTraits* t = type_traits(id);
-    if (t && spec.weight_type == t->name) wt = t;
-  }
-  if (!wt || !wt->from_float) return Status::Error("cannot write weights of type '" + spec.weight_type + "'");
-  if (spec.n_vocab < 300) return Status::Error("n_vocab must be at least 300");
+  // Q4_K_M names a mix, not a type: the type of each matrix is chosen below.
+  const bool q4_k_m = spec.weight_type == "Q4_K_M";
+  const TypeTraits* wt = find_type(q4_k_m ? "Q4_K" : spec.weight_type);
+  const TypeTraits* more_bits = q4_k_m ? find_type("Q6_K") : wt;
+  if (!wt || !more_bits) return Status::Error("cannot write weights of type '" + spec.weight_type + "'");
+  const bool bpe = !spec.bpe_tokens.empty();
+  const int32_t n_vocab = bpe ? int32_t(spec.bpe_tokens.size()) : spec.n_vocab;
+  if (!bpe && n_vocab < 300) return Status::Error("n_vocab must be at least 300");
   if (spec.n_head % spec.n_head_kv != 0 || spec.n_embd % spec.n_head != 0) {
     return Status::Error("head counts do not divide the embedding");
   }
@@ -97,7 +137,11 @@ Status write_random_model(const RandomModelSpec& spec, const std::string& path) 
   w.set_f32(a + "rope.freq_base", spec.rope_theta);
   w.set_f32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
   if (spec.sliding_window > 0) w.set_u32(a + "attention.sliding_window", uint32_t(spec.sliding_window));
-  add_vocab(w, spec.n_vocab);
+  if (bpe) {
+    KVLITE_TRY(add_bpe_vocab(w, spec));
+  } else {
+    add_vocab(w, n_vocab);
+  }
 
   uint64_t stream = spec.seed * 0x100000001b3ull;
   // Matrices get uniform values scaled so activations keep unit size.
@@ -126,18 +170,20 @@ Status write_random_model(const RandomModelSpec& spec, const std::string& path) 
   };
   auto norm = [&](const std::string& name, int64_t n) { return vector(name, n, 1.0f); };
   const int64_t hd = spec.n_embd / spec.n_head, kvd = hd * spec.n_head_kv;
-  KVLITE_TRY(matrix("token_embd.weight", spec.n_embd, spec.n_vocab, *wt));
+  // The output matrix gets the extra bits; tied, that is the embedding.
+  KVLITE_TRY(matrix("token_embd.weight", spec.n_embd, n_vocab, spec.tied_embeddings ? *more_bits : *wt));
   KVLITE_TRY(norm("output_norm.weight", spec.n_embd));
-  if (!spec.tied_embeddings) KVLITE_TRY(matrix("output.weight", spec.n_embd, spec.n_vocab, *wt));
+  if (!spec.tied_embeddings) KVLITE_TRY(matrix("output.weight", spec.n_embd, n_vocab, *more_bits));
   for (int32_t i = 0; i < spec.n_layer; ++i) {
     const std::string b = "blk." + std::to_string(i) + ".";
+    const TypeTraits& vd = more_bits_block(i, spec.n_layer) ? *more_bits : *wt;
     KVLITE_TRY(norm(b + "attn_norm.weight", spec.n_embd));
     if (arch->fused) {
       KVLITE_TRY(matrix(b + "attn_qkv.weight", spec.n_embd, spec.n_embd + 2 * kvd, *wt));
     } else {
       KVLITE_TRY(matrix(b + "attn_q.weight", spec.n_embd, spec.n_embd, *wt));
       KVLITE_TRY(matrix(b + "attn_k.weight", spec.n_embd, kvd, *wt));
-      KVLITE_TRY(matrix(b + "attn_v.weight", spec.n_embd, kvd, *wt));
+      KVLITE_TRY(matrix(b + "attn_v.weight", spec.n_embd, kvd, vd));
     }
     if (arch->qkv_bias) {
       KVLITE_TRY(vector(b + "attn_q.bias", spec.n_embd, 0.0f));
@@ -157,7 +203,7 @@ Status write_random_model(const RandomModelSpec& spec, const std::string& path) 
       KVLITE_TRY(matrix(b + "ffn_gate.weight", spec.n_embd, spec.n_ff, *wt));
       KVLITE_TRY(matrix(b + "ffn_up.weight", spec.n_embd, spec.n_ff, *wt));
     }
-    KVLITE_TRY(matrix(b + "ffn_down.weight", spec.n_ff, spec.n_embd, *wt));
+    KVLITE_TRY(matrix(b + "ffn_down.weight", spec.n_ff, spec.n_embd, vd));
     if (arch->post_norms) KVLITE_TRY(norm(b + "post_ffw_norm.weight", spec.n_embd));
   }
   return w.write_file(path);

@@ -29,6 +29,9 @@ check "text file as model fails" fails_cleanly info -m "$tmp/bad.gguf"
 check "random bytes as model fail" fails_cleanly generate -m "$tmp/random.gguf" -p hi
 check "flag without value fails" fails_cleanly generate -m
 check "bad number fails" fails_cleanly generate -m "$tmp/bad.gguf" -p x -n lots
+check "gen-model with an unknown shape fails" fails_cleanly gen-model --shape huge -o "$tmp/m.gguf"
+check "gen-model without its vocabulary files fails" fails_cleanly gen-model --shape tiny --vocab "$tmp/none" -o "$tmp/m.gguf"
+check "bench-context with a bad context list fails" fails_cleanly bench-context -m "$tmp/bad.gguf" --contexts 8,4
 
 model="$shared/models/stories260K.gguf"
 if [ ! -f "$model" ]; then

@@ -233,17 +233,29 @@ Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::str
 // Speed and memory do not depend on the weights' values, so benchmarks run on
 // generated models of real shapes; tests use tiny ones. The vocabulary is a
 // small SentencePiece-style one (control tokens, 256 byte tokens, a few
-// letters and merges) padded with unused tokens up to n_vocab.
+// letters and merges) padded with unused tokens up to n_vocab, unless a real
+// byte-level BPE vocabulary is given (bpe_tokens).
 struct RandomModelSpec {
   std::string architecture = "llama";  // any kvlite supports; its extra tensors (biases, norms, fused matrices) are written
   int32_t n_layer = 2, n_embd = 64, n_head = 4, n_head_kv = 2, n_ff = 160;
-  int32_t n_vocab = 320;   // at least 300
+  int32_t n_vocab = 320;   // at least 300; ignored when bpe_tokens is given (its size is the vocabulary)
   int32_t n_ctx = 512;     // {arch}.context_length
   float rope_theta = 10000.0f;
   int32_t sliding_window = 0;  // {arch}.attention.sliding_window (0: not written); local layers as the architecture says
   bool tied_embeddings = false;
-  std::string weight_type = "F32";  // matrices: any type name with a quantizer ("Q8_0", "F16", ...)
+  // Matrices: any type name with a quantizer ("Q8_0", "F16", ...), or
+  // "Q4_K_M", llama.cpp's mix of that name: Q4_K everywhere except Q6_K for
+  // the output matrix (token_embd when tied) and for attn_v and ffn_down in
+  // the first and last eighth of the blocks and every third block between.
+  std::string weight_type = "F32";
   uint64_t seed = 1;
+  // A byte-level BPE vocabulary (tokenizer.ggml.model "gpt2", pre-tokenizer
+  // bpe_pre) to write instead of the SentencePiece one: tokens spelled in
+  // GPT-2's byte-to-unicode alphabet, merges as "left right" in rank order.
+  // Tokens spelled <|...|> are written as control tokens.
+  std::vector<std::string> bpe_tokens, bpe_merges;
+  std::string bpe_pre = "llama-bpe";
+  int32_t bpe_bos = -1, bpe_eos = -1, bpe_eot = -1;  // -1: none
 };
 
 // Writes the model to path, streaming tensor by tensor (never whole in memory).
