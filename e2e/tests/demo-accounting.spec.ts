@@ -76,7 +76,10 @@ test.describe("KV accounting formulas", () => {
 });
 
 test.describe("KV accounting formulas against the engine", () => {
-  test.skip(!existsSync(nodePackage), `needs the kvlite package built (node wasm/build.mjs): ${nodePackage} is missing`);
+  // scripts/test builds the package before e2e; a missing one is a failure, not a skip.
+  test.beforeAll(() => {
+    expect(existsSync(nodePackage), `needs the kvlite package built (node wasm/build.mjs): ${nodePackage} is missing`).toBe(true);
+  });
 
   const configs: { name: string; plan: KvPlan }[] = [
     ...PRESETS.map((p) => ({ name: p.id, plan: p.plan })),
