@@ -15,8 +15,10 @@ RUNS = [  # file, label
     ("kernels-wasm-mt-node.txt", "wasm threaded build, node"),
     ("kernels-wasm-chromium.txt", "wasm, Chromium"),
     ("kernels-wasm-mt-chromium.txt", "wasm threaded build, Chromium"),
+    ("kernels-wasm-relaxed-chromium.txt", "wasm + relaxed SIMD, Chromium"),
+    ("kernels-wasm-mt-relaxed-chromium.txt", "wasm threaded build + relaxed SIMD, Chromium"),
 ]
-ROW = re.compile(r"^(\d+x\d+) (.*?)\s{2,}(\w+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%$")
+ROW = re.compile(r"^(\d+x\d+) (.*?)\s{2,}([\w-]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%$")
 
 
 def parse(text):
@@ -28,7 +30,7 @@ def parse(text):
             r["probe"] = float(m.group(1))
         if m := ROW.match(line):
             r["rows"].append((m.group(1) + " " + m.group(2), m.group(3), float(m.group(5)), int(m.group(6))))
-        if m := re.match(r"^\s+(\w+)\s+[\d.]+ ms\s+([\d.]+) GOP/s", line):
+        if m := re.match(r"^\s+([\w-]+)\s+[\d.]+ ms\s+([\d.]+) GOP/s", line):
             r["matmul"][m.group(1)] = float(m.group(2))
         for key in ("prefill", "decode"):
             if line.startswith(key) and (m := re.search(r"([\d.]+)\s+([\d.]+)\s+([\d.]+)x$", line)):
@@ -81,6 +83,21 @@ def main():
             g = {s: gb for sh, s, gb, _ in r["rows"] if sh == shape}
             cells.append(f"{g[sets[-1]] / g['scalar']:.1f}x" if "scalar" in g and sets[-1] in g else "-")
         p(f"| {label} | " + " | ".join(cells) + " |")
+    relaxed_runs = [(label, r) for label, r, _ in runs if "simd128-relaxed" in r["matmul"]]
+    if relaxed_runs:
+        p("\n## Relaxed SIMD against SIMD128 (both kernel sets in the same run)\n")
+        p("The -relaxed builds (what the npm package loads where the browser validates relaxed SIMD) carry both "
+          "sets; their results are bit-identical, so this is the speed-up a page gets.\n")
+        p("| runtime | " + " | ".join(shapes) + " | prefill matmul |")
+        p("|---|" + "---|" * len(shapes) + "---|")
+        for label, r in relaxed_runs:
+            cells = []
+            for shape in shapes:
+                g = {s: gb for sh, s, gb, _ in r["rows"] if sh == shape}
+                cells.append(f"{g['simd128-relaxed'] / g['simd128']:.2f}x" if "simd128" in g and "simd128-relaxed" in g
+                             else "-")
+            mm = r["matmul"]
+            p(f"| {label} | " + " | ".join(cells) + f" | {mm['simd128-relaxed'] / mm['simd128']:.2f}x |")
     p("\n## Two threads against one (12-block Q8_0 model, 768 wide, 133 MB)\n")
     p("| runtime | prefill tok/s 1 thread | 2 threads | ratio | decode tok/s 1 thread | 2 threads | ratio |")
     p("|---|---|---|---|---|---|---|")

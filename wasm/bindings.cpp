@@ -305,6 +305,7 @@ class Engine {
 
   std::string stats() const {
     Fields f;
+    f.str("kernels", active_kernel_set_name());
     f.num("heapBytes", double(emscripten_get_heap_size())).num("mallocBytes", heap_in_use());
     if (session_) {
       f.num("nPast", session_->n_past()).num("nCtx", session_->n_ctx());

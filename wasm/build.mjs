@@ -14,13 +14,19 @@ import { build } from "esbuild";
 const here = dirname(fileURLToPath(import.meta.url));
 const given = process.argv[2] ?? process.env.KVLITE_WASM_DIR;
 const candidates = (given ? [given] : ["../build/wasm/wasm", "../build/web/wasm"]).map((d) => join(here, d));
-const wasmFiles = ["kvlite-st.js", "kvlite-st.wasm", "kvlite-mt.js", "kvlite-mt.wasm", "kvlite-mt.worker.js"];
+const wasmFiles = ["kvlite-st.js", "kvlite-st.wasm", "kvlite-mt.js", "kvlite-mt.wasm", "kvlite-mt.worker.js"].flatMap(
+  // Each build again with relaxed-SIMD kernels (made where clang-19 is installed: scripts/install-deps).
+  (f) => (f.endsWith(".worker.js") ? [f] : [f, f.replace(/^(kvlite-[sm]t)/, "$1-relaxed")]),
+);
 // A folder counts once both flavours are there; its age is its oldest file's.
 const built = (d) =>
   wasmFiles.every((f) => existsSync(join(d, f))) ? Math.min(...wasmFiles.map((f) => statSync(join(d, f)).mtimeMs)) : 0;
 const wasmDir = candidates.filter(built).sort((a, b) => built(b) - built(a))[0];
 if (!wasmDir) {
-  console.error(`build.mjs: no complete wasm build in ${candidates.join(", ")}; run scripts/build --wasm first`);
+  console.error(
+    `build.mjs: no complete wasm build (${wasmFiles.join(", ")}) in ${candidates.join(", ")}; ` +
+      "run scripts/install-deps (clang-19 builds the -relaxed modules) and scripts/build --wasm first",
+  );
   process.exit(1);
 }
 

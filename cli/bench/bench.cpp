@@ -140,7 +140,7 @@ void bench_matvec(double bandwidth, bool quick, size_t budget_mib) {
   std::printf("\nQ8_0 matrix-vector (1 token, 1 thread): rows x cols; GB/s of weights streamed from memory\n");
   std::printf("(copies of each matrix filling %zu MiB are used in turn; with less than the last-level\n"
               " cache this measures cache, not memory)\n", budget >> 20);
-  std::printf("%-24s %-8s %10s %10s %9s\n", "shape", "kernels", "ms", "GB/s", "% of bw");
+  std::printf("%-24s %-15s %10s %10s %9s\n", "shape", "kernels", "ms", "GB/s", "% of bw");
   const double min_s = quick ? 0.05 : 0.5;
   const KernelSet& best = active_kernels();
   for (const Shape& sh : shapes) {
@@ -155,7 +155,7 @@ void bench_matvec(double bandwidth, bool quick, size_t budget_mib) {
       const double gbs = double(m.bytes_each) / s / 1e9;
       char label[64];
       std::snprintf(label, sizeof label, "%lldx%lld %s", (long long)sh.rows, (long long)sh.cols, sh.what);
-      std::printf("%-24s %-8s %10.3f %10.2f %8.0f%%\n", label, set->name, s * 1e3, gbs, 100.0 * gbs / bandwidth);
+      std::printf("%-24s %-15s %10.3f %10.2f %8.0f%%\n", label, set->name, s * 1e3, gbs, 100.0 * gbs / bandwidth);
       if (set == &scalar_kernels()) scalar_s = s;
       else simd_s = s;
     }
@@ -171,7 +171,7 @@ void bench_matvec(double bandwidth, bool quick, size_t budget_mib) {
   for (const KernelSet* set : available_kernel_sets()) {
     use_kernels(*set);
     const double s = cycled_seconds(m, x, batch, nullptr, min_s);
-    std::printf("  %-8s %8.2f ms  %7.1f GOP/s (int8 multiply-adds x2)\n", set->name, s * 1e3,
+    std::printf("  %-15s %8.2f ms  %7.1f GOP/s (int8 multiply-adds x2)\n", set->name, s * 1e3,
                 2.0 * 8192 * 2048 * double(batch) / s / 1e9);
   }
   use_kernels(best);

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "kernels/ops.h"
+#include "kvlite/kvlite.h"
 
 namespace kvlite {
 
@@ -35,6 +36,10 @@ std::vector<const KernelSet*> build_available() {
 #if defined(__wasm_simd128__)
   static const KernelSet simd128 = make_simd128_kernels(scalar);
   sets.push_back(&simd128);
+  if (relaxed_kernels_linked()) {
+    static const KernelSet relaxed = make_relaxed_kernels(simd128);
+    sets.push_back(&relaxed);
+  }
 #endif
 #if defined(__x86_64__)
   static const KernelSet sse2 = make_sse2_kernels(scalar);
@@ -62,6 +67,8 @@ const std::vector<const KernelSet*>& available_kernel_sets() {
 const KernelSet& scalar_kernels() { return *available_kernel_sets().front(); }
 
 const KernelSet& active_kernels() { return *active_slot().load(std::memory_order_relaxed); }
+
+const char* active_kernel_set_name() { return active_kernels().name; }
 
 void use_kernels(const KernelSet& set) { active_slot().store(&set, std::memory_order_relaxed); }
 

@@ -8,7 +8,8 @@
 // compile time: a wasm module built with -msimd128 only loads where SIMD128
 // runs), "sse2" (the x86-64 baseline, for CPUs without AVX2) and "avx2"
 // (x86-64 AVX2+FMA, chosen at run time from CPUID so one binary runs on any
-// x86-64). A SIMD set leaves an entry at the scalar kernel
+// x86-64), plus "simd128-relaxed" in the wasm modules built with relaxed SIMD
+// (the page loads those only where the browser validates it). A SIMD set leaves an entry at the scalar kernel
 // where it has nothing faster.
 #pragma once
 
@@ -76,6 +77,10 @@ void use_kernels(const KernelSet& set);
 KernelSet make_simd128_kernels(const KernelSet& base);
 KernelSet make_sse2_kernels(const KernelSet& base);
 KernelSet make_avx2_kernels(const KernelSet& base);
+// "simd128-relaxed": SIMD128 plus relaxed SIMD's 8-bit dot products, in the
+// wasm modules that link kernels/relaxed/ (built by a newer clang).
+KernelSet make_relaxed_kernels(const KernelSet& simd128);
+bool relaxed_kernels_linked();
 bool cpu_has_avx2_fma();
 
 }  // namespace kvlite

@@ -1,4 +1,5 @@
-// The full kernel benchmark in Chromium, single-threaded and threaded builds
+// The full kernel benchmark in Chromium, single-threaded and threaded builds,
+// each also with the relaxed-SIMD kernel set
 // (scripts/bench-kernels runs this and writes docs/kernel-bench.md). Each
 // run's output goes to build/bench/kernels-<flavour>-chromium.txt.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -6,20 +7,21 @@ import { join } from "node:path";
 
 import { expect, test } from "@playwright/test";
 
-import { benchAvailable, runKernelBench, type BenchFlavour } from "../support/kernel-bench.ts";
+import { benchAvailable, runKernelBench } from "../support/kernel-bench.ts";
 import { repoRoot } from "../support/throwaway-app.ts";
 
 const args = (process.env.KVLITE_BENCH_ARGS ?? "").split(" ").filter(Boolean);
 
-for (const flavour of ["wasm", "wasm-mt"] as BenchFlavour[]) {
-  test(`kvlite-bench in Chromium (${flavour})`, async ({ page }) => {
-    expect(benchAvailable(flavour)).toBe(true);
-    const { exit, lines } = await runKernelBench(page, flavour, args, 15 * 60 * 1000);
+for (const [flavour, relaxed] of [["wasm", false], ["wasm-mt", false], ["wasm", true], ["wasm-mt", true]] as const) {
+  const name = relaxed ? `${flavour}-relaxed` : flavour;
+  test(`kvlite-bench in Chromium (${name})`, async ({ page }) => {
+    expect(benchAvailable(flavour, relaxed)).toBe(true);
+    const { exit, lines } = await runKernelBench(page, flavour, args, 15 * 60 * 1000, relaxed);
     const output = lines.join("\n") + "\n";
     process.stdout.write(output);
     const dir = join(repoRoot, "build", "bench");
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `kernels-${flavour}-chromium.txt`), output);
+    writeFileSync(join(dir, `kernels-${name}-chromium.txt`), output);
     expect(exit, output).toBe(0);
   });
 }

@@ -12,16 +12,24 @@ import { repoRoot } from "./throwaway-app.ts";
 
 export type BenchFlavour = "wasm" | "wasm-mt";
 
-export function benchScript(flavour: BenchFlavour): string {
-  return join(repoRoot, "build", flavour, "bin", "kvlite-bench-web.js");
+// relaxed: the build with the relaxed-SIMD kernel set added (kvlite-bench-web-relaxed).
+export function benchScript(flavour: BenchFlavour, relaxed = false): string {
+  return join(repoRoot, "build", flavour, "bin", relaxed ? "kvlite-bench-web-relaxed.js" : "kvlite-bench-web.js");
 }
 
-export async function runKernelBench(page: Page, flavour: BenchFlavour, args: string[], timeoutMs: number) {
+export async function runKernelBench(
+  page: Page,
+  flavour: BenchFlavour,
+  args: string[],
+  timeoutMs: number,
+  relaxed = false,
+) {
+  const name = relaxed ? `${flavour}-relaxed` : flavour;
   const buildDir = join(repoRoot, "build");
   const pageDir = join(buildDir, "e2e", "kernel-bench");
   mkdirSync(pageDir, { recursive: true });
   writeFileSync(
-    join(pageDir, `${flavour}.html`),
+    join(pageDir, `${name}.html`),
     `<!doctype html><meta charset="utf-8"><title>kvlite-bench</title>
 <script>
   window.benchLines = [];
@@ -33,12 +41,12 @@ export async function runKernelBench(page: Page, flavour: BenchFlavour, args: st
     onAbort: (what) => { window.benchExit = "abort: " + what; },
   };
 </script>
-<script src="../../${flavour}/bin/kvlite-bench-web.js"></script>
+<script src="../../${flavour}/bin/${relaxed ? "kvlite-bench-web-relaxed" : "kvlite-bench-web"}.js"></script>
 `,
   );
   const server = await serveStatic(buildDir, true);
   try {
-    await page.goto(`${server.url}e2e/kernel-bench/${flavour}.html`);
+    await page.goto(`${server.url}e2e/kernel-bench/${name}.html`);
     await page.waitForFunction(() => (window as unknown as { benchExit?: unknown }).benchExit !== undefined, null, {
       timeout: timeoutMs,
       polling: 500,
@@ -51,6 +59,6 @@ export async function runKernelBench(page: Page, flavour: BenchFlavour, args: st
   }
 }
 
-export function benchAvailable(flavour: BenchFlavour): boolean {
-  return existsSync(benchScript(flavour));
+export function benchAvailable(flavour: BenchFlavour, relaxed = false): boolean {
+  return existsSync(benchScript(flavour, relaxed));
 }

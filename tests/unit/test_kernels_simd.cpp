@@ -320,9 +320,58 @@ TEST(KernelsSimd, TheFastestSetIsActiveByDefault) {
   EXPECT_EQ(&active_kernels(), available_kernel_sets().back());
   EXPECT_STREQ(scalar_kernels().name, "scalar");
 #if defined(__wasm_simd128__)
-  EXPECT_STREQ(active_kernels().name, "simd128");
+  EXPECT_STREQ(active_kernels().name, relaxed_kernels_linked() ? "simd128-relaxed" : "simd128");
 #endif
 }
+
+#if defined(KVLITE_TEST_RELAXED)
+// Compiled into test_kernels_simd_relaxed_web only, the build of this file
+// with the relaxed-SIMD kernels linked (only a browser with relaxed SIMD runs
+// it: e2e/tests/relaxed-simd.spec.ts). The relaxed-SIMD dot products give exactly the SIMD128 set's results, so a page gets the same
+// tokens whichever module it loaded. Their weights may hold any byte (-128
+// included); activations come from the Q8_0 quantizer.
+TEST(KernelsSimd, RelaxedDotsEqualSimd128BitForBit) {
+  ASSERT_TRUE(relaxed_kernels_linked());
+  const KernelSet* simd = nullptr;
+  const KernelSet* relaxed = nullptr;
+  for (const KernelSet* set : available_kernel_sets()) {
+    if (std::strcmp(set->name, "simd128") == 0) simd = set;
+    if (std::strcmp(set->name, "simd128-relaxed") == 0) relaxed = set;
+  }
+  ASSERT_TRUE(simd && relaxed);
+  for (T type : {T::Q8_0, T::Q4_0}) {
+    const TypeTraits& t = *type_traits(type);
+    const PreparedDot& ps = simd->prepared[uint32_t(type)];
+    const PreparedDot& pr = relaxed->prepared[uint32_t(type)];
+    ASSERT_TRUE(pr.dot && pr.dot_pair && pr.prepare && ps.dot) << t.name;
+    for (int64_t blocks : {1, 3, 4, 5, 8, 63, 64, 67}) {
+      const int64_t n = blocks * kQK;
+      std::vector<uint8_t> w(row_bytes(t, n)), a(row_bytes(*type_traits(T::Q8_0), n) * 2);
+      t.from_float(extreme_floats(size_t(n), uint32_t(blocks), 6e4f).data(), w.data(), n);
+      if (type == T::Q8_0) {  // weight codes of -128 and 127 too: legal in files
+        auto* b = reinterpret_cast<BlockQ8_0*>(w.data());
+        for (int64_t i = 0; i < blocks; ++i) b[i].qs[i % kQK] = int8_t(i % 2 ? -128 : 127);
+      }
+      const size_t a_row = a.size() / 2;
+      scalar_kernels().quantize[uint32_t(T::Q8_0)](random_floats(size_t(n), 5, 3.0f).data(), a.data(), n);
+      scalar_kernels().quantize[uint32_t(T::Q8_0)](extreme_floats(size_t(n), 6, 6e4f).data(), a.data() + a_row, n);
+      ASSERT_EQ(ps.bytes(n), pr.bytes(n));
+      const size_t stride = pr.bytes(n) + 32;
+      std::vector<uint8_t> qs(2 * stride), qr(2 * stride);
+      for (int tok = 0; tok < 2; ++tok) {
+        ps.prepare(a.data() + tok * a_row, n, qs.data() + tok * stride);
+        pr.prepare(a.data() + tok * a_row, n, qr.data() + tok * stride);
+        const float want = ps.dot(n, w.data(), qs.data() + tok * stride);
+        EXPECT_EQ(pr.dot(n, w.data(), qr.data() + tok * stride), want) << t.name << " n=" << n << " token " << tok;
+      }
+      float pair[2];
+      pr.dot_pair(n, w.data(), qr.data(), stride, pair);
+      EXPECT_EQ(pair[0], ps.dot(n, w.data(), qs.data())) << t.name << " pair, n=" << n;
+      EXPECT_EQ(pair[1], ps.dot(n, w.data(), qs.data() + stride)) << t.name << " pair, n=" << n;
+    }
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace kvlite

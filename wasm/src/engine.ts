@@ -14,6 +14,7 @@ import {
   type GenerateOptions,
   type LoadOptions,
   type ModelInfo,
+  type Simd,
 } from "./types.js";
 
 /** How an entry point (browser, Node) starts and talks to its worker. */
@@ -27,6 +28,7 @@ export interface WorkerPort {
 export interface PlatformChoice {
   flavour: Flavour;
   threads: number;
+  simd: Simd | "auto";
   port: WorkerPort;
   shared: boolean;  // SharedArrayBuffer usable
 }
@@ -54,11 +56,13 @@ export class EngineCore {
   #dead: string | null = null;
   readonly flavour: Flavour;
   readonly threads: number;
+  #simd: Simd | "auto";
 
   protected constructor(choice: PlatformChoice) {
     this.#port = choice.port;
     this.flavour = choice.flavour;
     this.threads = choice.threads;
+    this.#simd = choice.simd;
     this.#cancelFlag = choice.shared ? new Int32Array(new SharedArrayBuffer(8)) : null;
     this.#port.onReply((reply) => this.#receive(reply));
     this.#port.onCrash((message) => {
@@ -69,7 +73,13 @@ export class EngineCore {
   }
 
   protected async init(): Promise<void> {
-    await this.#request({ type: "init", flavour: this.flavour, threads: this.threads, cancelFlag: this.#cancelFlag });
+    await this.#request({
+      type: "init",
+      flavour: this.flavour,
+      threads: this.threads,
+      simd: this.#simd,
+      cancelFlag: this.#cancelFlag,
+    });
   }
 
   /** The loaded model, or null. */

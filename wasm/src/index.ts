@@ -21,6 +21,7 @@ export class Engine extends EngineCore {
     const choice: PlatformChoice = {
       flavour,
       threads: flavour === "mt" ? Math.max(1, threads) : 1,
+      simd: options.simd ?? "auto",
       shared: isolated,
       port: {
         post: (request, transfer) => worker.postMessage(request, transfer ?? []),

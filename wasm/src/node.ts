@@ -12,7 +12,7 @@ export type { ModelInput } from "./engine.js";
 
 export class Engine extends EngineCore {
   /** Starts the worker thread and instantiates the WebAssembly build. */
-  static async create(_options: EngineOptions = {}): Promise<Engine> {
+  static async create(options: EngineOptions = {}): Promise<Engine> {
     const worker = new Worker(new URL("./worker-node.js", import.meta.url));
     // An idle engine should not keep a script alive; pending requests hold a ref.
     worker.unref();
@@ -20,6 +20,7 @@ export class Engine extends EngineCore {
     const choice: PlatformChoice = {
       flavour: "st",
       threads: 1,
+      simd: options.simd ?? "auto",
       shared: true,
       port: {
         post: (request, transfer) => {

@@ -7,7 +7,7 @@
 // PIECES_AHEAD pieces ahead of what the async iterator has handed out, so a
 // Stop takes effect within one token of where the reader is, and a slow
 // reader never piles up text in memory.
-import type { EngineStats, Flavour, GenerateOptions, KvOptions, ModelInfo } from "./types.js";
+import type { EngineStats, Flavour, GenerateOptions, KvOptions, ModelInfo, Simd } from "./types.js";
 
 export type ModelSource =
   | { kind: "blob"; blob: Blob; name: string }
@@ -17,7 +17,7 @@ export type ModelSource =
 export type SamplingOptions = Omit<GenerateOptions, "signal" | "kv">;
 
 export type Request =
-  | { id: number; type: "init"; flavour: Flavour; threads: number; cancelFlag: Int32Array | null }
+  | { id: number; type: "init"; flavour: Flavour; threads: number; simd: Simd | "auto"; cancelFlag: Int32Array | null }
   | {
       id: number;
       type: "load";

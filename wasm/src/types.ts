@@ -4,6 +4,13 @@
 /** Which WebAssembly build runs the engine. */
 export type Flavour = "st" | "mt";
 
+/**
+ * Which SIMD kernels: "relaxed" adds relaxed SIMD's 8-bit dot products
+ * (Chromium 114 and later), "simd128" runs on any browser with SIMD128. Both
+ * give bit-identical results; relaxed is faster (docs/kernel-bench.md).
+ */
+export type Simd = "relaxed" | "simd128";
+
 export interface EngineOptions {
   /**
    * Compute threads. Above 1 needs the threaded build, which needs a
@@ -14,6 +21,12 @@ export interface EngineOptions {
   threads?: number;
   /** Force a build: "st" (single thread) or "mt". Default: "mt" when threads > 1 and isolated. */
   flavour?: Flavour;
+  /**
+   * Force the SIMD kernels. Default: "relaxed" where the browser validates
+   * relaxed SIMD, else "simd128". Asking for "relaxed" where it does not run
+   * fails create() with code "bad-argument". Node always runs "simd128".
+   */
+  simd?: Simd;
 }
 
 export interface LoadProgress {
@@ -149,6 +162,8 @@ export interface GenerationStats {
 export interface EngineStats {
   flavour: Flavour;
   threads: number;
+  /** The kernel set computing: "simd128" or "simd128-relaxed". */
+  kernels: string;
   /** wasm memory size (it only grows; freed memory is reused). */
   heapBytes: number;
   /** Bytes malloc holds now. */

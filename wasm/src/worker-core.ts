@@ -5,7 +5,7 @@
 // every line of protocol and engine handling.
 import { detectChatFamily } from "./chat.js";
 import { CANCEL_SLOT, PIECES_AHEAD, type ModelSource, type Reply, type Request, type SamplingOptions } from "./protocol.js";
-import type { EngineStats, Flavour, KvOptions, ModelInfo } from "./types.js";
+import type { EngineStats, Flavour, KvOptions, ModelInfo, Simd } from "./types.js";
 
 /** The Emscripten module built from wasm/bindings.cpp. */
 export interface WasmModule {
@@ -39,7 +39,8 @@ export interface Host {
 }
 
 export interface Platform {
-  createModule(flavour: Flavour, host: Host): Promise<WasmModule>;
+  /** Instantiates a build; throws UnsupportedError where `simd` cannot run. */
+  createModule(flavour: Flavour, simd: Simd | "auto", host: Host): Promise<WasmModule>;
   yieldToEventLoop(): Promise<void>;
   post(reply: Reply): void;
   onMessage(handler: (request: Request) => void): void;
@@ -61,6 +62,13 @@ const CHUNK = 64 * 1024 ** 2;
 class WorkerError extends Error {
   constructor(message: string, readonly code: string, readonly bytesNeeded?: number) {
     super(message);
+  }
+}
+
+/** A build the caller asked for that cannot run here (a "bad-argument" error). */
+export class UnsupportedError extends WorkerError {
+  constructor(message: string) {
+    super(message, "bad-argument");
   }
 }
 
@@ -329,7 +337,7 @@ export function serve(platform: Platform): void {
         flavour = req.flavour;
         threads = req.flavour === "mt" ? Math.max(1, req.threads) : 1;
         cancelFlag = req.cancelFlag;
-        module = await platform.createModule(flavour, host);
+        module = await platform.createModule(flavour, req.simd, host);
         engine = new module.Engine();
         return { flavour, threads };
       }

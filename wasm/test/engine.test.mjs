@@ -54,6 +54,7 @@ test("stats report speed, context and the KV cache per layer", { skip }, async (
   await collect(engine.generate(PROMPT, { maxTokens: 8, temperature: 0 }));
   const stats = await engine.stats();
   assert.equal(stats.flavour, "st");
+  assert.equal(stats.kernels, "simd128", "node 20 runs the SIMD128 build");
   assert.ok(stats.generation.generatedTokens > 0);
   assert.ok(stats.generation.generateTokensPerSecond > 0);
   assert.equal(stats.kv.layers.length, 5);
@@ -219,4 +220,13 @@ test("chat formats the conversation and streams a reply from a fresh context", {
   const stats = await engine.stats();
   const prompt = await engine.tokenize("user: Tell me a story.\nassistant:");
   assert.equal(stats.generation.promptTokens, prompt.length);
+});
+
+test("asking for relaxed SIMD under Node fails clearly", async () => {
+  await assert.rejects(Engine.create({ simd: "relaxed" }), (e) => {
+    assert.ok(e instanceof KvliteError);
+    assert.equal(e.code, "bad-argument");
+    assert.match(e.message, /relaxed SIMD runs only in browsers/);
+    return true;
+  });
 });

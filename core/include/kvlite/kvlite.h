@@ -261,6 +261,10 @@ struct RandomModelSpec {
 // Writes the model to path, streaming tensor by tensor (never whole in memory).
 Status write_random_model(const RandomModelSpec& spec, const std::string& path);
 
+// The compute kernels in use: "scalar", "sse2", "avx2", "simd128" or
+// "simd128-relaxed" (the fastest this machine and build run).
+const char* active_kernel_set_name();
+
 // ---- Token-by-token generation, for front ends that yield between tokens -----
 // Session::generate runs its whole loop in one call; a browser worker must
 // return to its event loop between tokens to see a Stop message. A TokenStream
