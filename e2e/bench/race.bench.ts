@@ -84,17 +84,18 @@ import { Wllama } from "/e2e/node_modules/@wllama/wllama/esm/index.js";
 
 const file = () => document.querySelector("#file").files[0];
 
-window.runKvlite = async ({ threads, prompt, genTokens, nCtx }) => {
-  const engine = await Engine.create({ flavour: threads > 1 ? "mt" : "st", threads });
+window.runKvlite = async ({ threads, prompt, genTokens, nCtx, simd }) => {
+  const engine = await Engine.create({ flavour: threads > 1 ? "mt" : "st", threads, simd });
   const t0 = performance.now();
   await engine.load(file(), { contextLength: nCtx });
   const loadSeconds = (performance.now() - t0) / 1000;
   for await (const _ of engine.generate(prompt, { maxTokens: genTokens, temperature: 0 })) {}
-  const g = (await engine.stats()).generation;
+  const stats = await engine.stats();
+  const g = stats.generation;
   await engine.unload();
   engine.terminate();
   return { loadSeconds, promptTokens: g.promptTokens, promptTps: g.promptTokensPerSecond,
-           genTokens: g.generatedTokens, genTps: g.generateTokensPerSecond };
+           genTokens: g.generatedTokens, genTps: g.generateTokensPerSecond, kernels: stats.kernels };
 };
 
 window.runWllama = async ({ threads, prompt, genTokens, nCtx, bias }) => {
@@ -113,8 +114,13 @@ window.runWllama = async ({ threads, prompt, genTokens, nCtx, bias }) => {
 };
 </script>`;
 
+// "kvlite": the package's default (relaxed SIMD where Chromium runs it);
+// "kvlite simd128": the same forced onto its SIMD128 module, for the side-by-side gain.
+type BrowserEngine = "kvlite" | "kvlite simd128" | "wllama";
+
 interface Run {
-  engine: "kvlite" | "wllama" | "kvlite native";
+  engine: BrowserEngine | "kvlite native";
+  kernels?: string;
   threads: number;
   run: number;
   loadSeconds: number;
@@ -140,7 +146,7 @@ function privateBytes(pid: number): number {
   }
 }
 
-async function browserRun(browser: Browser, url: string, model: string, engine: "kvlite" | "wllama",
+async function browserRun(browser: Browser, url: string, model: string, engine: BrowserEngine,
                           threads: number, prompt: string, bias: Record<string, number>): Promise<Omit<Run, "run">> {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -159,10 +165,11 @@ async function browserRun(browser: Browser, url: string, model: string, engine: 
     timer = setInterval(() => {
       peakBytes = Math.max(peakBytes, sample());
     }, 50);
-    const fn = engine === "kvlite" ? "runKvlite" : "runWllama";
+    const fn = engine === "wllama" ? "runWllama" : "runKvlite";
+    const simd = engine === "kvlite simd128" ? "simd128" : undefined;
     const r = await page.evaluate(([f, args]) => (window as any)[f](args), [
       fn,
-      { threads, prompt, genTokens: GEN_TOKENS, nCtx: N_CTX, bias },
+      { threads, prompt, genTokens: GEN_TOKENS, nCtx: N_CTX, bias, simd },
     ] as const);
     return { engine, threads, ...r, peakBytes, baselineBytes };
   } catch (e) {
@@ -219,7 +226,8 @@ test.describe("speed race", () => {
         for (const threads of threadCounts) {
           for (let run = 0; run < runs; ++run) {
             // Alternate which engine goes first, so neither always meets a warmer machine.
-            const order: ("kvlite" | "wllama")[] = run % 2 === 0 ? ["kvlite", "wllama"] : ["wllama", "kvlite"];
+            const order: BrowserEngine[] =
+              run % 2 === 0 ? ["kvlite", "wllama", "kvlite simd128"] : ["kvlite simd128", "wllama", "kvlite"];
             for (const engine of order) {
               const r = await browserRun(browser, `${server.url}build/bench/race.html`, model, engine, threads, prompt, bias);
               entry.runs.push({ ...r, run });
