@@ -44,6 +44,8 @@ test.describe("kvlite package in a fresh Vite app", () => {
   const cases = [
     { name: "threaded build, isolated page, model from a URL", server: () => isolated, flavour: "mt", threads: 2, source: "url" },
     { name: "single-thread build, plain page, model from a file input", server: () => plain, flavour: undefined, threads: undefined, source: "file" },
+    // The threaded build reads a File with a helper worker beside its own reads.
+    { name: "threaded build, isolated page, model from a file input", server: () => isolated, flavour: "mt", threads: 2, source: "file" },
   ] as const;
 
   for (const c of cases) {

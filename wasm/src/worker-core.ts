@@ -50,6 +50,8 @@ export interface Platform {
 interface Reader {
   size: number;
   readInto(offset: number, heap: Uint8Array, dst: number, n: number): void;
+  /** Releases what the reader holds (a helper worker). */
+  close?(): void;
 }
 
 // wasm32 with -sMAXIMUM_MEMORY=4GB; what the loader may still claim is this
@@ -109,6 +111,114 @@ function blobReader(blob: Blob): Reader {
         releaseDeadChunks();
       }
     },
+  };
+}
+
+// Threaded build: a File's large ranges are read by two readers at once, this
+// worker and a helper worker that FileReaderSync-reads the second half of the
+// range straight into the shared wasm memory while this one reads the first;
+// this worker then Atomics.waits for it. The helper always answers (its
+// errors included), so the wait ends; a range it could not read is read here.
+const PARALLEL_MIN = 8 * 1024 ** 2;
+// Control words: [0] the last request the helper finished, [1] 0 if it read
+// its half, 1 if not.
+const HELPER_SOURCE = `
+let blob, reader, ctl, heap;
+const ring = new Array(1024);
+onmessage = ({ data: m }) => {
+  if (m.blob) {
+    blob = m.blob; reader = new FileReaderSync(); ctl = new Int32Array(m.ctl);
+    postMessage("ready");
+    return;
+  }
+  if (m.heap) heap = new Uint8Array(m.heap);
+  let failed = 0;
+  try {
+    for (let done = 0; done < m.n; ) {
+      const len = Math.min(m.chunk, m.n - done);
+      const bytes = reader.readAsArrayBuffer(blob.slice(m.offset + done, m.offset + done + len));
+      if (bytes.byteLength !== len) throw new Error("short read");
+      heap.set(new Uint8Array(bytes), m.dst + done);
+      done += len;
+      for (let i = 0; i < 200000; i++) ring[i & 1023] = [i, i, i, i];
+    }
+  } catch {
+    failed = 1;
+  }
+  Atomics.store(ctl, 1, failed);
+  Atomics.store(ctl, 0, m.seq);
+  Atomics.notify(ctl, 0);
+};`;
+
+interface Helper {
+  readHalf(offset: number, heap: Uint8Array, dst: number, n: number): () => boolean;
+  close(): void;
+}
+
+// Starts the helper and waits (briefly) for it to be up; null where it cannot
+// run (no shared memory, no nested workers, or it did not start).
+async function startHelper(blob: Blob): Promise<Helper | null> {
+  if (typeof Worker === "undefined" || typeof SharedArrayBuffer === "undefined" || !globalThis.crossOriginIsolated) {
+    return null;
+  }
+  const url = URL.createObjectURL(new Blob([HELPER_SOURCE], { type: "text/javascript" }));
+  let worker: Worker;
+  try {
+    worker = new Worker(url);
+  } catch {
+    URL.revokeObjectURL(url);
+    return null;
+  }
+  const ctl = new Int32Array(new SharedArrayBuffer(8));
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 5000);
+    worker.onmessage = () => (clearTimeout(timer), resolve(true));
+    worker.onerror = () => (clearTimeout(timer), resolve(false));
+    worker.postMessage({ blob, ctl: ctl.buffer });
+  });
+  URL.revokeObjectURL(url);
+  if (!ready) {
+    worker.terminate();
+    return null;
+  }
+  let seq = 0;
+  let sentHeap: ArrayBufferLike | null = null;
+  return {
+    // Posts the request and returns the wait for it (true: the helper read it).
+    readHalf(offset, heap, dst, n) {
+      const id = ++seq;
+      const grown = heap.buffer !== sentHeap;
+      sentHeap = heap.buffer;
+      worker.postMessage({ seq: id, offset, dst, n, chunk: CHUNK, heap: grown ? heap.buffer : undefined });
+      return () => {
+        while (Atomics.load(ctl, 0) !== id) Atomics.wait(ctl, 0, Atomics.load(ctl, 0));
+        return Atomics.load(ctl, 1) === 0;
+      };
+    },
+    close: () => worker.terminate(),
+  };
+}
+
+function parallelBlobReader(blob: Blob, helper: Helper): Reader & { close(): void } {
+  const own = blobReader(blob);
+  return {
+    size: blob.size,
+    readInto(offset, heap, dst, n) {
+      if (n < PARALLEL_MIN || !(heap.buffer instanceof SharedArrayBuffer)) return own.readInto(offset, heap, dst, n);
+      const half = Math.floor(n / 2);
+      const wait = helper.readHalf(offset + half, heap, dst + half, n - half);
+      let error: unknown = null;
+      try {
+        own.readInto(offset, heap, dst, half);
+      } catch (e) {
+        error = e;
+      }
+      // Always wait: the helper must be done with the memory before it is used.
+      const helped = wait();
+      if (error) throw error;
+      if (!helped) own.readInto(offset + half, heap, dst + half, n - half);
+    },
+    close: () => helper.close(),
   };
 }
 
@@ -208,7 +318,10 @@ export function serve(platform: Platform): void {
   async function openSource(id: number, source: ModelSource, wantsProgress: boolean): Promise<Reader> {
     if (source.kind === "buffer") return bufferReader(source.buffer);
     if (source.kind === "blob") {
-      if (typeof FileReaderSync !== "undefined") return blobReader(source.blob);
+      if (typeof FileReaderSync !== "undefined") {
+        const helper = flavour === "mt" ? await startHelper(source.blob) : null;
+        return helper ? parallelBlobReader(source.blob, helper) : blobReader(source.blob);
+      }
       return bufferReader(await source.blob.arrayBuffer());  // Node: no synchronous Blob reads
     }
     if (typeof XMLHttpRequest !== "undefined") {
@@ -268,6 +381,7 @@ export function serve(platform: Platform): void {
       if (err) throw classifyLoadError(err);
     } finally {
       readers.delete(readerId);
+      reader.close?.();
       progressRequest = 0;
     }
     // A cancel that arrived while the load ran synchronously (no shared flag).
