@@ -1,7 +1,8 @@
 // Relaxed SIMD in Chromium, where it runs (node 20 cannot): the kernel tests
 // built with the relaxed-SIMD set pass in a page, and the npm package picks
 // the -relaxed module by itself and writes exactly the tokens the SIMD128
-// module writes (single-thread build, and the threaded one with 2 threads).
+// module writes (single-thread build, and the threaded one with 2 threads,
+// from a URL and from a File read by two readers).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -48,11 +49,13 @@ test("kernel tests with the relaxed-SIMD set pass in Chromium", async ({ page })
   }
 });
 
-const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
+const PAGE = `<!doctype html><meta charset="utf-8"><input type="file" id="file"><script type="module">
 import { Engine } from "/wasm/dist/index.js";
-window.run = async ({ simd, flavour, threads }) => {
+window.run = async ({ simd, flavour, threads, fromFile }) => {
   const engine = await Engine.create({ simd, flavour, threads });
-  await engine.load(new URL("/build/e2e/relaxed/tiny-q8_0.gguf", location.href).href, { contextLength: 256 });
+  const source = fromFile ? document.querySelector("#file").files[0]
+                          : new URL("/build/e2e/relaxed/tiny-q8_0.gguf", location.href).href;
+  await engine.load(source, { contextLength: 256 });
   let text = "";
   for await (const piece of engine.generate("Once upon a time", { maxTokens: 24, temperature: 0 })) text += piece;
   const stats = await engine.stats();
@@ -80,6 +83,11 @@ test("the package runs the relaxed-SIMD module by default, with the SIMD128 modu
     expect(relaxed.text).toBe(baseline.text);
     const threaded = await run({ flavour: "mt", threads: 2 });
     expect(threaded).toEqual({ text: baseline.text, kernels: "simd128-relaxed", flavour: "mt", threads: 2 });
+    // From a File, the threaded build reads tensors of 8 MiB or more with two
+    // readers (this model's embedding is one): the same weights, the same text.
+    await page.setInputFiles("#file", model);
+    const fromFile = await run({ flavour: "mt", threads: 2, fromFile: true });
+    expect(fromFile).toEqual(threaded);
   } finally {
     await server.close();
   }

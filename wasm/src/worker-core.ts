@@ -120,6 +120,10 @@ function blobReader(blob: Blob): Reader {
 // this worker then Atomics.waits for it. The helper always answers (its
 // errors included), so the wait ends; a range it could not read is read here.
 const PARALLEL_MIN = 8 * 1024 ** 2;
+// A helper that has not answered in this long is taken for dead (stopped by
+// the browser, out of memory): it is stopped and the load fails, rather than
+// waiting forever on it.
+const HELPER_TIMEOUT_MS = 60_000;
 // Control words: [0] the last request the helper finished, [1] 0 if it read
 // its half, 1 if not.
 const HELPER_SOURCE = `
@@ -191,7 +195,15 @@ async function startHelper(blob: Blob): Promise<Helper | null> {
       sentHeap = heap.buffer;
       worker.postMessage({ seq: id, offset, dst, n, chunk: CHUNK, heap: grown ? heap.buffer : undefined });
       return () => {
-        while (Atomics.load(ctl, 0) !== id) Atomics.wait(ctl, 0, Atomics.load(ctl, 0));
+        const deadline = Date.now() + HELPER_TIMEOUT_MS;
+        for (let seen = Atomics.load(ctl, 0); seen !== id; seen = Atomics.load(ctl, 0)) {
+          const left = deadline - Date.now();
+          if (left <= 0) {
+            worker.terminate();
+            throw new Error(`reading the model: the helper reader did not answer within ${HELPER_TIMEOUT_MS / 1000} s`);
+          }
+          Atomics.wait(ctl, 0, seen, left);
+        }
         return Atomics.load(ctl, 1) === 0;
       };
     },
