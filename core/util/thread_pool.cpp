@@ -38,6 +38,8 @@ bool spin_until(Ready ready) {
 }
 
 constexpr uint64_t pack(uint32_t generation, uint32_t task) { return (uint64_t(generation) << 32) | task; }
+// A task index no job reaches: the claim word while a job is being set up.
+constexpr uint32_t kClosed = 0xffffffffu;
 
 }  // namespace
 
@@ -72,7 +74,7 @@ void ThreadPool::work_on_job(uint32_t generation, int32_t thread) {
   for (;;) {
     if (uint32_t(current >> 32) != generation) return;
     const uint32_t task = uint32_t(current);
-    const int64_t n_tasks = job_tasks_.load(std::memory_order_relaxed);
+    const int64_t n_tasks = job_tasks_.load(std::memory_order_acquire);
     if (int64_t(task) >= n_tasks) return;
     if (!claim_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
       continue;
@@ -92,10 +94,18 @@ void ThreadPool::run_tasks(int64_t n_tasks, TaskFn fn, void* ctx) {
     return;
   }
   const uint32_t generation = generation_.load(std::memory_order_relaxed) + 1;
+  // Close the claims first: a worker that has just finished the previous
+  // job's last task may still be reading claim_ and job_tasks_. Once claim_
+  // holds the new generation its compare-and-swap fails, so it cannot take
+  // "task n" of the old job as if the new job's larger task count allowed it
+  // (that ran a task twice, and the extra count could leave this thread
+  // waiting for a total that was never reached). The release store of
+  // job_tasks_ makes a worker that reads the new count see the closed claim.
+  claim_.store(pack(generation, kClosed), std::memory_order_release);
   job_fn_ = fn;
   job_ctx_ = ctx;
-  job_tasks_.store(n_tasks, std::memory_order_relaxed);
   tasks_done_.store(0, std::memory_order_relaxed);
+  job_tasks_.store(n_tasks, std::memory_order_release);
   claim_.store(pack(generation, 0), std::memory_order_release);
   {
     // Under the lock so a worker that is about to sleep cannot miss the job.

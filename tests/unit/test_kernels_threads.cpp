@@ -39,6 +39,25 @@ TEST(ThreadPool, RunsEveryTaskExactlyOnce) {
   }
 }
 
+// Back-to-back jobs of alternating sizes, as a decode step's matmuls and
+// attention make them: a worker that finishes the last task of a job while
+// the next, larger job is being set up must not claim a task of either twice
+// (a bug here ran a task twice and could leave the caller waiting forever).
+TEST(ThreadPool, BackToBackJobsOfAlternatingSizes) {
+  for (int32_t threads : {2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<std::atomic<int>> hits(64);
+    for (int job = 0; job < 20000; ++job) {
+      const int64_t n_tasks = job % 2 ? 64 : 2 + job % 5;
+      for (int64_t t = 0; t < n_tasks; ++t) hits[size_t(t)].store(0, std::memory_order_relaxed);
+      pool.run(n_tasks, [&](int64_t task, int32_t) { hits[size_t(task)].fetch_add(1, std::memory_order_relaxed); });
+      for (int64_t t = 0; t < n_tasks; ++t) {
+        ASSERT_EQ(hits[size_t(t)].load(), 1) << threads << " threads, job " << job << ", task " << t;
+      }
+    }
+  }
+}
+
 TEST(ThreadPool, SurvivesIdleGapsLongerThanTheSpin) {
   ThreadPool pool(3);
   std::atomic<int> total{0};
