@@ -60,9 +60,13 @@ class KvCache {
   void clear();
   // The most tokens one layer can hold: the attention scratch's size per head.
   int32_t max_tokens() const { return max_tokens_; }
-  // True when tokens may be stored in batches before attending (plain FP32
-  // cache): otherwise the forward pass must go one token at a time.
-  bool batchable() const { return plain_; }
+  // True when tokens may go through the forward pass in batches (each token
+  // stored, then attending, layer by layer). Every cache but one: the entropy
+  // pyramid sets all layers' budgets from every layer's statistics the first
+  // time a layer fills, so until then it takes one token at a time.
+  bool batchable() const {
+    return !(evict_ && config_.pyramid == KvPyramid::Entropy && !budgets_rebalanced_);
+  }
   // True when the cache never fills (sliding window or eviction), so
   // positions may go past the context length.
   bool bounded() const { return !plain_ && (config_.sliding || config_.eviction != KvEviction::None); }

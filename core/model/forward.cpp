@@ -96,10 +96,11 @@ void forward(const Model::Impl& model, KvCache& kv, std::span<const int32_t> tok
         scale(&s.q[size_t(t * qd)], hp.rope_attn_factor, qd);
         scale(&s.k[size_t(t * kvd)], hp.rope_attn_factor, kvd);
       }
+      // Each token is stored and then attends, in order: a compressed or
+      // evicting cache changes as tokens arrive, and this way a batch sees in
+      // every layer exactly what tokens fed one at a time would.
       kv.store(l, pos, &s.k[size_t(t * kvd)], &s.v[size_t(t * kvd)]);
-    }
-    for (int32_t t = 0; t < n; ++t) {
-      kv.attend(l, &s.q[size_t(t * qd)], hp.n_head, pos0 + t + 1, &s.att[size_t(t * qd)], s.scores.data(),
+      kv.attend(l, &s.q[size_t(t * qd)], hp.n_head, pos + 1, &s.att[size_t(t * qd)], s.scores.data(),
                 attend_options, s.pool.get());
     }
     matmul(L.wo, s.att.data(), n, s.xb.data(), s.mm, s.pool.get());

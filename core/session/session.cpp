@@ -57,16 +57,16 @@ Status Session::Impl::eval(std::span<const int32_t> tokens, bool all_logits) {
                          " tokens exceed the context length " + std::to_string(n_ctx));
   }
   const size_t n_vocab = size_t(m.hp.n_vocab);
-  // A compressed or evicting cache changes as each token is stored, so it
-  // takes one token at a time: what a batch sees is what generation sees.
-  const size_t batch = kv.batchable() ? size_t(kMaxBatch) : 1;
   logits.clear();
-  for (size_t start = 0; start < tokens.size(); start += batch) {
+  for (size_t start = 0; start < tokens.size();) {
+    // Asked per batch: the entropy pyramid batches once its budgets are set.
+    const size_t batch = kv.batchable() ? size_t(kMaxBatch) : 1;
     const size_t count = std::min(tokens.size() - start, batch);
     const bool last_batch = start + count == tokens.size();
     forward(m, kv, tokens.subspan(start, count), n_past, all_logits, scratch, batch_logits);
     if (all_logits || last_batch) logits.insert(logits.end(), batch_logits.begin(), batch_logits.end());
     n_past += int32_t(count);
+    start += count;
   }
   n_logit_rows = int32_t(logits.size() / n_vocab);
   return Status::Ok();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "kvlite/kvlite.h"
 #include "support/temp_dir.h"
@@ -61,6 +62,56 @@ TEST(Session, PrefillLongerThanOneBatchMatchesStepping) {
   for (int32_t id : ids) ASSERT_TRUE(b.value()->eval(std::span<const int32_t>(&id, 1)).ok());
   EXPECT_LT(max_abs_diff(copy(a.value()->logits()), copy(b.value()->logits())), 1e-4f);
   EXPECT_EQ(a.value()->n_past(), 150);
+}
+
+// A compressed or evicting cache changes as tokens arrive; a batch stores and
+// attends token by token inside each layer, so its logits are those of
+// stepping, bit for bit (the matmul gives each token of a batch what it gets alone).
+TEST(Session, CompressedAndEvictingCachesBatchExactlyAsTheyStep) {
+  test::TempDir dir;
+  auto model = make_model(dir);
+  ASSERT_TRUE(model);
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 150; ++i) ids.push_back(3 + (i * 37) % 280);
+  struct Case { const char* name; KvConfig kv; };
+  std::vector<Case> cases;
+  KvConfig q4;
+  q4.k_type = q4.v_type = KvType::Q4;
+  q4.window = 16;
+  cases.push_back({"k4v4 window 16", q4});
+  KvConfig h2o = q4;
+  h2o.eviction = KvEviction::H2O;
+  h2o.budget = 48;
+  cases.push_back({"h2o budget 48", h2o});
+  KvConfig entropy = h2o;
+  entropy.pyramid = KvPyramid::Entropy;
+  entropy.attention_stats = true;
+  cases.push_back({"entropy pyramid", entropy});
+  KvConfig sliding = q4;
+  sliding.k_type = sliding.v_type = KvType::F16;
+  sliding.sliding = true;
+  cases.push_back({"f16 sliding", sliding});
+  for (const Case& c : cases) {
+    SessionParams params;
+    params.n_ctx = 256;
+    params.kv = c.kv;
+    auto batched = Session::create(model, params);
+    auto stepped = Session::create(model, params);
+    ASSERT_TRUE(batched.ok() && stepped.ok()) << c.name;
+    ASSERT_TRUE(batched.value()->eval(ids, true).ok()) << c.name;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      ASSERT_TRUE(stepped.value()->eval(std::span<const int32_t>(&ids[i], 1)).ok());
+      const auto a = copy(batched.value()->logits(int32_t(i)));
+      const auto b = copy(stepped.value()->logits());
+      ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << c.name << " position " << i;
+    }
+    const KvStats sa = batched.value()->kv_stats(), sb = stepped.value()->kv_stats();
+    ASSERT_EQ(sa.layers.size(), sb.layers.size());
+    for (size_t l = 0; l < sa.layers.size(); ++l) {
+      EXPECT_EQ(sa.layers[l].tokens, sb.layers[l].tokens) << c.name << " layer " << l;
+      EXPECT_EQ(sa.layers[l].evicted, sb.layers[l].evicted) << c.name << " layer " << l;
+    }
+  }
 }
 
 TEST(Session, GreedyGenerationIsDeterministicAndContinues) {
