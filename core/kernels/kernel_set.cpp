@@ -26,6 +26,8 @@ KernelSet build_scalar() {
   k.dot_f32 = scalar::dot_f32;
   k.axpy = scalar::axpy;
   k.scale = scalar::scale;
+  k.fp16_to_f32_row = scalar::fp16_to_f32_row;
+  k.lut16_decode = scalar::lut16_decode;
   k.rope_rotate = scalar::rope_rotate;
   return k;
 }
@@ -84,6 +86,10 @@ void add(float* y, const float* x, int64_t n) { active_kernels().add(y, x, n); }
 float dot_f32(const float* a, const float* b, int64_t n) { return active_kernels().dot_f32(a, b, n); }
 void axpy(float* y, float a, const float* x, int64_t n) { active_kernels().axpy(y, a, x, n); }
 void scale(float* y, float a, int64_t n) { active_kernels().scale(y, a, n); }
+void fp16_to_f32_row(const void* halves, float* out, int64_t n) { active_kernels().fp16_to_f32_row(halves, out, n); }
+void lut16_decode(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n) {
+  active_kernels().lut16_decode(codes, table, scales, out, n);
+}
 void rope_rotate(float* x, int32_t n_heads, int32_t head_dim, RopeStyle style, const float* cos, const float* sin) {
   active_kernels().rope_rotate(x, n_heads, head_dim, style, cos, sin);
 }

@@ -58,6 +58,8 @@ struct KernelSet {
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   void (*axpy)(float* y, float a, const float* x, int64_t n) = nullptr;
   void (*scale)(float* y, float a, int64_t n) = nullptr;
+  void (*fp16_to_f32_row)(const void* halves, float* out, int64_t n) = nullptr;
+  void (*lut16_decode)(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n) = nullptr;
   void (*rope_rotate)(float* x, int32_t n_heads, int32_t head_dim, RopeStyle style, const float* cos,
                       const float* sin) = nullptr;
 };

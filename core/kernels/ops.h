@@ -23,6 +23,12 @@ float dot_f32(const float* a, const float* b, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);
 // y *= a
 void scale(float* y, float a, int64_t n);
+// n IEEE halves (any alignment) to floats, exactly: subnormals, infinities and NaN included.
+void fp16_to_f32_row(const void* halves, float* out, int64_t n);
+// 4-bit codes through a 16-entry table, one scale per 16 values:
+// out[j] = table[code j] * scales[j / 16], code j the low (j even) or high
+// nibble of codes[j / 2]; n a multiple of 16. The 4-bit KV formats' decode.
+void lut16_decode(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n);
 
 // Attention of one query head over n_pos keys and values stored `stride`
 // floats apart: scores = softmax(scale * q.k), out = sum of scores * v.
@@ -40,6 +46,8 @@ void add(float* y, const float* x, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);
 void scale(float* y, float a, int64_t n);
+void fp16_to_f32_row(const void* halves, float* out, int64_t n);
+void lut16_decode(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n);
 }  // namespace scalar
 
 // How a rotary embedding pairs the dimensions of a head.

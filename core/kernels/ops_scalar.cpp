@@ -1,7 +1,9 @@
 #include <cmath>
+#include <cstring>
 #include <iterator>
 
 #include "kernels/ops.h"
+#include "util/fp16.h"
 
 namespace kvlite::scalar {
 
@@ -55,6 +57,23 @@ void axpy(float* y, float a, const float* x, int64_t n) {
 
 void scale(float* y, float a, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] *= a;
+}
+
+void lut16_decode(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n) {
+  for (int64_t j = 0; j < n; j += 2) {
+    const float s = scales[j / 16];
+    out[j] = table[codes[j / 2] & 15] * s;
+    out[j + 1] = table[codes[j / 2] >> 4] * s;
+  }
+}
+
+void fp16_to_f32_row(const void* halves, float* out, int64_t n) {
+  const auto* p = static_cast<const uint8_t*>(halves);
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, p + 2 * i, 2);
+    out[i] = fp16_to_f32(h);
+  }
 }
 
 }  // namespace kvlite::scalar

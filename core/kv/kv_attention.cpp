@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/kernel_set.h"
 #include "kernels/ops.h"
 #include "kv/kv_cache.h"
 #include "util/thread_pool.h"
@@ -102,17 +103,19 @@ void KvCache::attend_group(Layer& L, int32_t g, const float* q, int32_t group, i
   const float* kc = L.k_channel.empty() ? nullptr : L.k_channel.data() + int64_t(g) * d;
   const float* vc = L.v_channel.empty() ? nullptr : L.v_channel.data() + int64_t(g) * d;
   float buf[kKvMaxHeadDim];
+  // The per-slot loops call the kernels straight from the set (one look-up).
+  const KernelSet& ks = active_kernels();
 
   for (int32_t h = 0; h < group; ++h) {
     float* s = scores + int64_t(h) * max_tokens_;
-    for (int32_t e = 0; e < n_fp; ++e) s[e] = dot_f32(q + int64_t(h) * d, &L.k[size_t(fp_list_[size_t(e)] * kvd + g * d)], d) * scale;
+    for (int32_t e = 0; e < n_fp; ++e) s[e] = ks.dot_f32(q + int64_t(h) * d, &L.k[size_t(fp_list_[size_t(e)] * kvd + g * d)], d) * scale;
   }
   float* qc = qc_.data() + int64_t(g) * group * d;
   if (H.used > 0) {
     for (int32_t h = 0; h < group; ++h) query_to_slot_domain(kt_, q + int64_t(h) * d, kc, d, qc + h * d);
     for (int32_t i = 0; i < H.used; ++i) {
       kf_->decode(H.k.data() + size_t(i) * k_bytes_, d, buf);
-      for (int32_t h = 0; h < group; ++h) scores[int64_t(h) * max_tokens_ + n_fp + i] = dot_f32(qc + h * d, buf, d) * scale;
+      for (int32_t h = 0; h < group; ++h) scores[int64_t(h) * max_tokens_ + n_fp + i] = ks.dot_f32(qc + h * d, buf, d) * scale;
     }
   }
   const int32_t first = first_visible(n_pos, options);
@@ -138,14 +141,14 @@ void KvCache::attend_group(Layer& L, int32_t g, const float* q, int32_t group, i
     float* o = out + int64_t(h) * d;
     const float* s = scores + int64_t(h) * max_tokens_;
     for (int32_t i = 0; i < d; ++i) o[i] = 0.0f;
-    for (int32_t e = 0; e < n_fp; ++e) axpy(o, s[e], &L.v[size_t(fp_list_[size_t(e)] * kvd + g * d)], d);
+    for (int32_t e = 0; e < n_fp; ++e) ks.axpy(o, s[e], &L.v[size_t(fp_list_[size_t(e)] * kvd + g * d)], d);
   }
   if (H.used == 0) return;
   float* acc = acc_.data() + int64_t(g) * group * d;
   std::fill(acc, acc + int64_t(group) * d, 0.0f);
   for (int32_t i = 0; i < H.used; ++i) {
     vf_->decode(H.v.data() + size_t(i) * v_bytes_, d, buf);
-    for (int32_t h = 0; h < group; ++h) axpy(acc + h * d, scores[int64_t(h) * max_tokens_ + n_fp + i], buf, d);
+    for (int32_t h = 0; h < group; ++h) ks.axpy(acc + h * d, scores[int64_t(h) * max_tokens_ + n_fp + i], buf, d);
   }
   for (int32_t h = 0; h < group; ++h) {
     values_from_slot_domain(vt_, acc + h * d, vc, d);

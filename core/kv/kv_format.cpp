@@ -5,9 +5,11 @@
 // divergence on real models (docs/kv-quality.md, "Decisions").
 #include "kv/kv_format.h"
 
+#include <array>
 #include <cmath>
 #include <cstring>
 
+#include "kernels/ops.h"
 #include "util/fp16.h"
 
 namespace kvlite {
@@ -38,7 +40,18 @@ BlockLayout block_layout(int32_t bits, int32_t d) {
   return {b, b >= 16 ? 2 : 1};
 }
 
-float byte_scale(uint8_t code) { return code == 0 ? 0.0f : std::exp2(float(int32_t(code) - kScaleBias) * 0.125f); }
+// The 256 byte scales, computed once: attention decodes several per vector,
+// and an exp2 each cost more than the rest of the decode.
+const float* byte_scales() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int32_t code = 1; code < 256; ++code) t[size_t(code)] = std::exp2(float(code - kScaleBias) * 0.125f);
+    return t;
+  }();
+  return table.data();
+}
+
+float byte_scale(uint8_t code) { return byte_scales()[code]; }
 
 int32_t nearest_scale_code(float scale) {
   const int32_t c = int32_t(std::lround(8.0f * std::log2(scale))) + kScaleBias;
@@ -237,7 +250,19 @@ void quant_decode(const uint8_t* src, int32_t d, float* out) {
   const Levels lv = levels_for(Bits, sb);
   const bool q4_levels = uses_q4_levels(Bits, bl);
   const uint8_t* codes = src + nb * sb;
-  for (int32_t blk = 0; blk < nb; ++blk) {
+  int32_t blk = 0;
+  if constexpr (Bits == 4) {
+    // Full blocks of 16 Gaussian-level codes: byte-aligned nibbles, low first,
+    // decoded by the kernel set.
+    if (q4_levels && b == 16 && d >= 16) {
+      const float* table = byte_scales();
+      float scales[kKvMaxHeadDim / 16];
+      for (int32_t i = 0; i < d / 16; ++i) scales[i] = table[src[i]];
+      lut16_decode(codes, kQ4Levels, scales, out, d / 16 * 16);
+      blk = d / 16;
+    }
+  }
+  for (; blk < nb; ++blk) {
     const float s = read_scale(src + blk * sb, sb);
     const int32_t n = blk == nb - 1 ? d - blk * b : b;
     for (int32_t i = 0; i < n; ++i) {
@@ -260,13 +285,8 @@ void f16_encode(const float* x, int32_t d, uint8_t* dst) {
     std::memcpy(dst + 2 * i, &h, 2);
   }
 }
-void f16_decode(const uint8_t* src, int32_t d, float* out) {
-  for (int32_t i = 0; i < d; ++i) {
-    uint16_t h;
-    std::memcpy(&h, src + 2 * i, 2);
-    out[i] = fp16_to_f32(h);
-  }
-}
+// The kernel set's conversion (F16C, SIMD128): attention decodes every slot.
+void f16_decode(const uint8_t* src, int32_t d, float* out) { fp16_to_f32_row(src, out, d); }
 
 // ---- llama.cpp's q4_0 KV layout, as the baseline ---------------------------------
 // Blocks of 32 along the head: an fp16 scale d = (signed value of largest

@@ -230,6 +230,51 @@ TEST(KernelsSimd, ElementwiseOpsMatchScalar) {
   }
 }
 
+// Every half to float, bit for bit with the scalar twin (the F16 KV cache's
+// slots go through this), at every offset of a row so unaligned loads count too.
+TEST(KernelsSimd, Fp16ToF32RowMatchesScalarOnEveryHalf) {
+  std::vector<uint8_t> src(65536 * 2 + 2);
+  for (uint32_t h = 0; h < 65536; ++h) src[2 * h + 1] = uint8_t(h), src[2 * h + 2] = uint8_t(h >> 8);
+  std::vector<float> ref(65536), got(65536);
+  scalar_kernels().fp16_to_f32_row(src.data() + 1, ref.data(), 65536);
+  FOR_EACH_SIMD_SET(set) {
+    set->fp16_to_f32_row(src.data() + 1, got.data(), 65536);
+    for (uint32_t h = 0; h < 65536; ++h) {  // F16C quiets signalling NaNs: any NaN of the same sign will do
+      if (std::isnan(ref[h])) {
+        ASSERT_TRUE(std::isnan(got[h]) && std::signbit(got[h]) == std::signbit(ref[h])) << set->name << " half " << h;
+      } else {
+        ASSERT_EQ(0, std::memcmp(&ref[h], &got[h], sizeof(float))) << set->name << " half " << h;
+      }
+    }
+    for (int64_t n : kOddLengths) {
+      std::vector<float> a(size_t(n) + 1, -7.0f), b = a;
+      scalar_kernels().fp16_to_f32_row(src.data() + 2 * 15360 + 1, a.data(), n);
+      set->fp16_to_f32_row(src.data() + 2 * 15360 + 1, b.data(), n);
+      ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << set->name << " n=" << n;  // and nothing past n
+    }
+  }
+}
+
+// The 4-bit KV formats' decode: every nibble value in both halves of a byte,
+// a scale per 16 values, bit for bit with the scalar twin.
+TEST(KernelsSimd, Lut16DecodeMatchesScalarBitForBit) {
+  const std::vector<float> table = random_floats(16, 3);
+  FOR_EACH_SIMD_SET(set) {
+    for (int64_t n : {16, 32, 48, 64, 128, 512}) {
+      std::mt19937 gen{static_cast<uint32_t>(n)};
+      std::vector<uint8_t> codes(size_t(n / 2));
+      for (size_t i = 0; i < codes.size(); ++i) codes[i] = i < 16 ? uint8_t(i * 17) : uint8_t(gen());
+      const std::vector<float> scales = random_floats(size_t(n / 16), 9);
+      std::vector<float> a(size_t(n) + 1, 5.0f), b = a;
+      scalar_kernels().lut16_decode(codes.data(), table.data(), scales.data(), a.data(), n);
+      set->lut16_decode(codes.data(), table.data(), scales.data(), b.data(), n);
+      ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << set->name << " n=" << n;
+      EXPECT_EQ(a[0], table[0] * scales[0]);
+      EXPECT_EQ(a[3], table[1] * scales[0]);  // byte 1 = 0x11: both nibbles 1
+    }
+  }
+}
+
 TEST(KernelsSimd, RmsnormMatchesScalar) {
   FOR_EACH_SIMD_SET(set) {
     for (int64_t n : kOddLengths) {

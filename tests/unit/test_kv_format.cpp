@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kv/kv_format.h"
+#include "util/fp16.h"
 
 namespace kvlite {
 namespace {
@@ -54,6 +55,55 @@ TEST(KvFormat, RoundTripErrorBounds) {
         worst = std::max(worst, relative_rms_error(x, round_trip(b.type, x)));
       }
       EXPECT_LE(worst, b.rms) << kv_format(b.type).name << " head dim " << d;
+    }
+  }
+}
+
+// F16 slots decode every half exactly as the scalar conversion does (through
+// the active kernel set's row conversion), subnormals, infinities and NaN included.
+TEST(KvFormat, F16DecodesEveryHalfExactly) {
+  const KvFormatTraits& f = kv_format(KvType::F16);
+  std::vector<uint8_t> src(65536 * 2);
+  for (uint32_t h = 0; h < 65536; ++h) src[2 * h] = uint8_t(h), src[2 * h + 1] = uint8_t(h >> 8);
+  std::vector<float> out(65536);
+  f.decode(src.data(), 65536, out.data());
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float ref = fp16_to_f32(uint16_t(h));
+    if (std::isnan(ref)) {  // x86's F16C quiets signalling NaNs: any NaN of the same sign
+      ASSERT_TRUE(std::isnan(out[h]) && std::signbit(out[h]) == std::signbit(ref)) << "half 0x" << std::hex << h;
+    } else {
+      ASSERT_EQ(bits_from_f32(ref), bits_from_f32(out[h])) << "half 0x" << std::hex << h;
+    }
+  }
+  EXPECT_EQ(out[0x3c00], 1.0f);
+  EXPECT_EQ(out[0x0001], std::ldexp(1.0f, -24));
+  EXPECT_EQ(out[0x8400], -std::ldexp(1.0f, -14));
+}
+
+// The 4-bit layout, decoded from arbitrary bytes against its definition:
+// per block of 16 one scale byte 2^((code - 192) / 8) (0: zero), then the
+// codes as nibbles, low first, each a Lloyd-Max level for N(0, 1).
+TEST(KvFormat, Q4DecodesItsDefinedLayout) {
+  const float levels[16] = {-2.7326f, -2.0690f, -1.6180f, -1.2562f, -0.9423f, -0.6568f, -0.3880f, -0.1284f,
+                            0.1284f,  0.3880f,  0.6568f,  0.9423f,  1.2562f,  1.6180f,  2.0690f,  2.7326f};
+  const KvFormatTraits& f = kv_format(KvType::Q4);
+  std::mt19937 rng(5);
+  for (int32_t d : {16, 40, 64, 128}) {
+    const int32_t nb = (d + 15) / 16;
+    ASSERT_EQ(f.vector_bytes(d), size_t(nb + d / 2));
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<uint8_t> src(f.vector_bytes(d));
+      for (uint8_t& b : src) b = uint8_t(rng());
+      src[0] = trial == 0 ? 0 : src[0];
+      std::vector<float> out(static_cast<size_t>(d));
+      f.decode(src.data(), d, out.data());
+      for (int32_t j = 0; j < d; ++j) {
+        const uint8_t code = src[size_t(nb + j / 2)];
+        const int32_t nibble = j % 2 == 0 ? code & 15 : code >> 4;
+        const uint8_t sc = src[size_t(j / 16)];
+        const float scale = sc == 0 ? 0.0f : std::exp2(float(int32_t(sc) - 192) * 0.125f);
+        ASSERT_EQ(out[size_t(j)], levels[nibble] * scale) << "head dim " << d << " value " << j;
+      }
     }
   }
 }

@@ -35,6 +35,8 @@ KernelSet make_avx2_kernels(const KernelSet& base) {
   k.dot_f32 = avx2::dot_f32;
   k.axpy = avx2::axpy;
   k.scale = avx2::scale;
+  k.fp16_to_f32_row = avx2::fp16_to_f32_row;
+  k.lut16_decode = avx2::lut16_decode;
   return k;
 }
 

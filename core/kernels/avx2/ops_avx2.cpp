@@ -2,6 +2,7 @@
 // scalar twins are in ops_scalar.cpp and types_float.cpp.
 #if defined(__x86_64__)
 #include <cmath>
+#include <cstring>
 
 #include "kernels/avx2/avx2_kernels.h"
 #include "kernels/avx2/avx2_util.h"
@@ -102,6 +103,38 @@ KVLITE_AVX2 void swiglu(float* gate, const float* up, int64_t n) {
 }
 
 // ---- Float weight rows (F32 activations) -----------------------------------
+
+// F16C converts halves exactly, as the scalar twin does.
+KVLITE_AVX2 void fp16_to_f32_row(const void* halves, float* out, int64_t n) {
+  const auto* p = static_cast<const uint8_t*>(halves);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i))));
+  }
+  for (; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, p + 2 * i, 2);
+    out[i] = fp16_to_f32(h);
+  }
+}
+
+// Eight codes at a time: their 4 bytes spread to 8 lanes, each shifted to its
+// nibble; two 8-entry permutes and bit 3 of the code choose the table entry.
+KVLITE_AVX2 void lut16_decode(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n) {
+  const __m256 lo_table = _mm256_loadu_ps(table), hi_table = _mm256_loadu_ps(table + 8);
+  const __m256i shifts = _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4);
+  const __m256i nibble = _mm256_set1_epi32(15);
+  for (int64_t j = 0; j < n; j += 8) {
+    uint32_t four;
+    std::memcpy(&four, codes + j / 2, 4);
+    const __m256i bytes = _mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi32_si128(int32_t(four)),
+                                                                 _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0)));
+    const __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(bytes, shifts), nibble);
+    const __m256 lo = _mm256_permutevar8x32_ps(lo_table, idx), hi = _mm256_permutevar8x32_ps(hi_table, idx);
+    const __m256 v = _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+    _mm256_storeu_ps(out + j, _mm256_mul_ps(v, _mm256_set1_ps(scales[j / 16])));
+  }
+}
 
 KVLITE_AVX2 float vec_dot_f32(int64_t n, const void* weights, const void* activations) {
   return dot_f32(static_cast<const float*>(weights), static_cast<const float*>(activations), n);

@@ -3,6 +3,7 @@
 // wait on each other; the scalar twins are in ops_scalar.cpp and types_float.cpp.
 #if defined(__wasm_simd128__)
 #include <cmath>
+#include <cstring>
 
 #include "kernels/simd128/simd128_kernels.h"
 #include "kernels/simd128/simd128_util.h"
@@ -150,6 +151,52 @@ inline void f16x8_to_f32(v128_t h, v128_t* lo, v128_t* hi) {
   *hi = f16x4_to_f32x4(wasm_u32x4_extend_high_u16x8(h));
 }
 }  // namespace
+
+void fp16_to_f32_row(const void* halves, float* out, int64_t n) {
+  const auto* p = static_cast<const uint8_t*>(halves);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    v128_t lo, hi;
+    f16x8_to_f32(wasm_v128_load(p + 2 * i), &lo, &hi);
+    wasm_v128_store(out + i, lo);
+    wasm_v128_store(out + i + 4, hi);
+  }
+  for (; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, p + 2 * i, 2);
+    out[i] = fp16_to_f32(h);
+  }
+}
+
+// Sixteen codes at a time. The table's floats are cut into four byte planes
+// (byte k of entry c at lane c of plane k); one swizzle per plane looks all
+// sixteen codes up, and interleaving the planes back gives the floats.
+void lut16_decode(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n) {
+  uint8_t planes[4][16];
+  for (int32_t c = 0; c < 16; ++c) {
+    uint8_t b[4];
+    std::memcpy(b, table + c, 4);
+    for (int32_t k = 0; k < 4; ++k) planes[k][c] = b[k];
+  }
+  const v128_t p0 = wasm_v128_load(planes[0]), p1 = wasm_v128_load(planes[1]);
+  const v128_t p2 = wasm_v128_load(planes[2]), p3 = wasm_v128_load(planes[3]);
+  for (int64_t j = 0; j < n; j += 16) {
+    const v128_t bytes = wasm_v128_load64_zero(codes + j / 2);
+    const v128_t lo = wasm_v128_and(bytes, wasm_i8x16_splat(15)), hi = wasm_u8x16_shr(bytes, 4);
+    const v128_t idx = wasm_i8x16_shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const v128_t b0 = wasm_i8x16_swizzle(p0, idx), b1 = wasm_i8x16_swizzle(p1, idx);
+    const v128_t b2 = wasm_i8x16_swizzle(p2, idx), b3 = wasm_i8x16_swizzle(p3, idx);
+    const v128_t b01_lo = wasm_i8x16_shuffle(b0, b1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const v128_t b01_hi = wasm_i8x16_shuffle(b0, b1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const v128_t b23_lo = wasm_i8x16_shuffle(b2, b3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const v128_t b23_hi = wasm_i8x16_shuffle(b2, b3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const v128_t s = wasm_f32x4_splat(scales[j / 16]);
+    wasm_v128_store(out + j, wasm_f32x4_mul(wasm_i16x8_shuffle(b01_lo, b23_lo, 0, 8, 1, 9, 2, 10, 3, 11), s));
+    wasm_v128_store(out + j + 4, wasm_f32x4_mul(wasm_i16x8_shuffle(b01_lo, b23_lo, 4, 12, 5, 13, 6, 14, 7, 15), s));
+    wasm_v128_store(out + j + 8, wasm_f32x4_mul(wasm_i16x8_shuffle(b01_hi, b23_hi, 0, 8, 1, 9, 2, 10, 3, 11), s));
+    wasm_v128_store(out + j + 12, wasm_f32x4_mul(wasm_i16x8_shuffle(b01_hi, b23_hi, 4, 12, 5, 13, 6, 14, 7, 15), s));
+  }
+}
 
 float vec_dot_f16(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const uint16_t*>(weights);

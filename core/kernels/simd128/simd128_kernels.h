@@ -42,5 +42,7 @@ void add(float* y, const float* x, int64_t n);
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);
 void scale(float* y, float a, int64_t n);
+void fp16_to_f32_row(const void* halves, float* out, int64_t n);
+void lut16_decode(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n);
 
 }  // namespace kvlite::simd128

@@ -37,6 +37,8 @@ KernelSet make_simd128_kernels(const KernelSet& base) {
   k.dot_f32 = simd128::dot_f32;
   k.axpy = simd128::axpy;
   k.scale = simd128::scale;
+  k.fp16_to_f32_row = simd128::fp16_to_f32_row;
+  k.lut16_decode = simd128::lut16_decode;
   k.rope_rotate = simd128::rope_rotate;
   return k;
 }
