@@ -68,10 +68,12 @@ int cmd_bench_context(Args& args) {
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const KvStats st = s.kv_stats();
+    uint64_t used = 0;
+    for (const KvLayerStats& layer : st.layers) used += layer.used_bytes;
     std::printf("{\"context\": %d, \"genTokens\": %lld, \"seconds\": %.4f, \"genTps\": %.3f, \"kvBytes\": %llu, "
-                "\"tokensHeld\": %d}\n",
-                context, static_cast<long long>(n), secs, double(n) / secs,
-                static_cast<unsigned long long>(st.bytes), st.layers.empty() ? 0 : st.layers[0].tokens);
+                "\"kvUsedBytes\": %llu, \"tokensHeld\": %d}\n",
+                context, static_cast<long long>(n), secs, double(n) / secs, static_cast<unsigned long long>(st.bytes),
+                static_cast<unsigned long long>(used), st.layers.empty() ? 0 : st.layers[0].tokens);
     std::fflush(stdout);
     pos += n;
   }

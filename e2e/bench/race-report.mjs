@@ -126,16 +126,24 @@ if (long.length) {
   lines.push(
     "Native CLI (`kvlite bench-context`, run by `scripts/bench-long-context`): one session is filled with",
     "arbitrary tokens to each context length in turn, then that many more tokens are evaluated one at a time",
-    "(a generation step without sampling) and timed. KV MiB: the cache's allocated bytes at that point.",
+    "(a generation step without sampling) and timed. KV MiB: the bytes the cache's tokens take at that point",
+    "(every scale included; the allocation, sized for the whole session, in brackets where it differs).",
+    "The ratio under each figure is its speed against the FP16 cache's at the same context, same run.",
     "",
   );
   const contexts = [...new Set(long.flatMap((l) => l.rows.map((r) => r.context)))].sort((a, b) => a - b);
   lines.push(`| KV cache | model | threads | ${contexts.map((c) => `${c} tokens`).join(" | ")} | measured |`,
              `|---|---|---:|${contexts.map(() => "---:").join("|")}|---|`);
+  const fp16 = long.find((l) => l.config === "FP16");
   for (const l of long) {
     const cells = contexts.map((ctx) => {
       const r = l.rows.find((x) => x.context === ctx);
-      return r ? `${r.genTps.toFixed(2)} tok/s, ${(r.kvBytes / MiB).toFixed(0)} MiB` : "–";
+      if (!r) return "–";
+      const used = r.kvUsedBytes ?? r.kvBytes;
+      const alloc = used !== r.kvBytes ? ` (${(r.kvBytes / MiB).toFixed(0)})` : "";
+      const base = fp16 && fp16 !== l ? fp16.rows.find((x) => x.context === ctx) : undefined;
+      const ratio = base ? `, ${(r.genTps / base.genTps).toFixed(2)}x FP16` : "";
+      return `${r.genTps.toFixed(2)} tok/s${ratio}, ${(used / MiB).toFixed(0)}${alloc} MiB`;
     });
     lines.push(`| ${l.config} | ${l.model} | ${l.threads} | ${cells.join(" | ")} | ${l.date} |`);
   }
