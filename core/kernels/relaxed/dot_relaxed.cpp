@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/simd128/prepared_rows.h"
 #include "kernels/simd128/simd128_util.h"
 #include "types/blocks.h"
 #include "util/fp16.h"
@@ -33,11 +34,6 @@ namespace kvlite::relaxed {
 
 namespace {
 
-using simd128::f16_to_f32;
-using simd128::hsum;
-using simd128::hsum_i32;
-using simd128::load_finite_f16x4;
-using simd128::transpose_sum;
 
 // A block's 32 weights as signed bytes: elements 0..15 and 16..31.
 struct Bytes {
@@ -68,42 +64,18 @@ inline v128_t block_dot(const Bytes& w, const uint8_t* p) {
   return wasm_i32x4_sub(pos, neg);
 }
 
-// One weight row against kTokens tokens' prepared activations (`stride`
-// bytes apart); each token's arithmetic is the one-token case's.
-template <int kTokens, class Codes>
-void dot_tokens(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
-  const auto* b = static_cast<const typename Codes::Block*>(weights);
-  const uint8_t* p[kTokens];
-  const float* ad[kTokens];
-  v128_t acc[kTokens];
-  for (int t = 0; t < kTokens; ++t) {
-    p[t] = static_cast<const uint8_t*>(prepared) + size_t(t) * stride;
-    ad[t] = reinterpret_cast<const float*>(p[t] + 2 * n);
-    acc[t] = wasm_f32x4_splat(0.0f);
-  }
-  const int64_t nb = n / kQK;
-  int64_t i = 0;
-  for (; i + 4 <= nb; i += 4) {
-    v128_t s[kTokens][4];
-    for (int j = 0; j < 4; ++j) {
-      const Bytes w = Codes::bytes(b[i + j]);
-      for (int t = 0; t < kTokens; ++t) s[t][j] = block_dot(w, p[t] + 64 * (i + j));
-    }
-    const v128_t dw = load_finite_f16x4(&b[i].d, &b[i + 1].d, &b[i + 2].d, &b[i + 3].d);
-    for (int t = 0; t < kTokens; ++t) {
-      const v128_t sums = transpose_sum(s[t][0], s[t][1], s[t][2], s[t][3]);
-      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sums),
-                                                     wasm_f32x4_mul(dw, wasm_v128_load(ad[t] + i))));
-    }
-  }
-  for (int t = 0; t < kTokens; ++t) {
-    float sum = hsum(acc[t]);
-    for (int64_t j = i; j < nb; ++j) {
-      sum += float(hsum_i32(block_dot(Codes::bytes(b[j]), p[t] + 64 * j))) * (f16_to_f32(&b[j].d) * ad[t][j]);
-    }
-    out[t] = sum;
-  }
-}
+// The row loop is prepared_rows.h's (shared with the SIMD128 kernels, whose
+// float operations these repeat one for one).
+template <class Codes>
+struct BytesPolicy {
+  using Block = typename Codes::Block;
+  using Weights = Bytes;
+  static Weights load(const Block& b) { return Codes::bytes(b); }
+  static v128_t dot(const Weights& w, const uint8_t* act) { return block_dot(w, act); }
+};
+
+using Q8Policy = BytesPolicy<Q8_0Codes>;
+using Q4Policy = BytesPolicy<Q4_0Codes>;
 
 }  // namespace
 
@@ -126,22 +98,30 @@ void prepare_q8_0(const void* activations, int64_t n, void* prepared) {
 
 float dot_q8_0(int64_t n, const void* weights, const void* prepared) {
   float out;
-  dot_tokens<1, Q8_0Codes>(n, weights, prepared, 0, &out);
+  simd128::dot_prepared_rows<1, Q8Policy>(n, weights, prepared, 0, &out);
   return out;
 }
 
 void dot_q8_0_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
-  dot_tokens<2, Q8_0Codes>(n, weights, prepared, stride, out);
+  simd128::dot_prepared_rows<2, Q8Policy>(n, weights, prepared, stride, out);
+}
+
+float dot_q8_0_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared, float* state) {
+  return simd128::dot_prepared_span<Q8Policy>(n, b0, b1, weights, prepared, state);
 }
 
 float dot_q4_0(int64_t n, const void* weights, const void* prepared) {
   float out;
-  dot_tokens<1, Q4_0Codes>(n, weights, prepared, 0, &out);
+  simd128::dot_prepared_rows<1, Q4Policy>(n, weights, prepared, 0, &out);
   return out;
 }
 
 void dot_q4_0_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
-  dot_tokens<2, Q4_0Codes>(n, weights, prepared, stride, out);
+  simd128::dot_prepared_rows<2, Q4Policy>(n, weights, prepared, stride, out);
+}
+
+float dot_q4_0_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared, float* state) {
+  return simd128::dot_prepared_span<Q4Policy>(n, b0, b1, weights, prepared, state);
 }
 
 }  // namespace kvlite::relaxed

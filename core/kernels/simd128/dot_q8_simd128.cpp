@@ -6,6 +6,7 @@
 #if defined(__wasm_simd128__)
 #include "kernels/simd128/simd128_kernels.h"
 
+#include "kernels/simd128/prepared_rows.h"
 #include "kernels/simd128/simd128_util.h"
 #include "types/blocks.h"
 #include "util/fp16.h"
@@ -180,59 +181,16 @@ inline v128_t dot_widened(const Widened& w, const int16_t* a) {
   return wasm_i32x4_add(lo, hi);
 }
 
-// One weight row against kTokens tokens' prepared activations (`stride`
-// bytes apart). A prefill batch widens each weight block once for two
-// tokens instead of once per token; every token's arithmetic is exactly the
-// one-token case's, so batched and token-by-token results are bit-identical.
-// (Two tokens, not four: V8 has 16 vector registers, and four tokens' four
-// blocks of partial sums would not fit.)
-template <int kTokens, class Codes>
-void dot_prepared_tokens(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
+// A weight block as dot_widened needs it, made once for every token
+// (prepared_rows.h runs the loop; one and two tokens per weight pass: V8 has
+// 16 vector registers, and four tokens' four blocks of sums would not fit).
+template <class Codes>
+struct WidenedPolicy {
   using Block = typename Codes::Block;
-  const auto* b = static_cast<const Block*>(weights);
-  const int16_t* q[kTokens];
-  const float* ad[kTokens];
-  v128_t acc[kTokens];
-  for (int t = 0; t < kTokens; ++t) {
-    q[t] = reinterpret_cast<const int16_t*>(static_cast<const uint8_t*>(prepared) + size_t(t) * stride);
-    ad[t] = reinterpret_cast<const float*>(q[t] + n);
-    acc[t] = wasm_f32x4_splat(0.0f);
-  }
-  const int64_t nb = n / kQK;
-  int64_t i = 0;
-  for (; i + 4 <= nb; i += 4) {
-    v128_t s[kTokens][4];
-    for (int j = 0; j < 4; ++j) {
-      const Widened w = Codes::widen(b[i + j]);
-      for (int t = 0; t < kTokens; ++t) s[t][j] = dot_widened(w, q[t] + 32 * (i + j));
-    }
-    const v128_t dw = load_finite_f16x4(&b[i].d, &b[i + 1].d, &b[i + 2].d, &b[i + 3].d);
-    for (int t = 0; t < kTokens; ++t) {
-      const v128_t sums = transpose_sum(s[t][0], s[t][1], s[t][2], s[t][3]);
-      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sums),
-                                                     wasm_f32x4_mul(dw, wasm_v128_load(ad[t] + i))));
-    }
-  }
-  for (int t = 0; t < kTokens; ++t) {
-    float sum = hsum(acc[t]);
-    for (int64_t j = i; j < nb; ++j) {
-      sum += float(hsum_i32(dot_widened(Codes::widen(b[j]), q[t] + 32 * j))) * (f16_to_f32(&b[j].d) * ad[t][j]);
-    }
-    out[t] = sum;
-  }
-}
-
-template <class Codes>
-float dot_prepared(int64_t n, const void* weights, const void* prepared) {
-  float out;
-  dot_prepared_tokens<1, Codes>(n, weights, prepared, 0, &out);
-  return out;
-}
-
-template <class Codes>
-void dot_prepared_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
-  dot_prepared_tokens<2, Codes>(n, weights, prepared, stride, out);
-}
+  using Weights = Widened;
+  static Weights load(const Block& b) { return Codes::widen(b); }
+  static v128_t dot(const Weights& w, const uint8_t* act) { return dot_widened(w, reinterpret_cast<const int16_t*>(act)); }
+};
 
 struct Q8_0Prepared {
   using Block = BlockQ8_0;
@@ -253,22 +211,39 @@ struct Q4_0Prepared {
   }
 };
 
+using Q8Policy = WidenedPolicy<Q8_0Prepared>;
+using Q4Policy = WidenedPolicy<Q4_0Prepared>;
+
 }  // namespace
 
 float dot_q8_0_prepared(int64_t n, const void* weights, const void* prepared) {
-  return dot_prepared<Q8_0Prepared>(n, weights, prepared);
+  float out;
+  dot_prepared_rows<1, Q8Policy>(n, weights, prepared, 0, &out);
+  return out;
 }
 
 void dot_q8_0_prepared_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
-  dot_prepared_pair<Q8_0Prepared>(n, weights, prepared, stride, out);
+  dot_prepared_rows<2, Q8Policy>(n, weights, prepared, stride, out);
+}
+
+float dot_q8_0_prepared_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared,
+                             float* state) {
+  return dot_prepared_span<Q8Policy>(n, b0, b1, weights, prepared, state);
 }
 
 float dot_q4_0_prepared(int64_t n, const void* weights, const void* prepared) {
-  return dot_prepared<Q4_0Prepared>(n, weights, prepared);
+  float out;
+  dot_prepared_rows<1, Q4Policy>(n, weights, prepared, 0, &out);
+  return out;
 }
 
 void dot_q4_0_prepared_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
-  dot_prepared_pair<Q4_0Prepared>(n, weights, prepared, stride, out);
+  dot_prepared_rows<2, Q4Policy>(n, weights, prepared, stride, out);
+}
+
+float dot_q4_0_prepared_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared,
+                             float* state) {
+  return dot_prepared_span<Q4Policy>(n, b0, b1, weights, prepared, state);
 }
 
 }  // namespace kvlite::simd128
