@@ -37,14 +37,6 @@ struct PreparedDot {
   // apart: out[t] = dot(n, weights, prepared + t * stride), bit for bit, so
   // a prefill batch gives the same results as tokens one by one.
   void (*dot_pair)(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) = nullptr;
-  // One row's blocks [b0, b1) added into a four-float running `state` (zero
-  // before the first span), b0 and b1 multiples of four but for b1 = n / 32,
-  // where the row's result is returned: spans covering the row in order give
-  // dot's result bit for bit (may be null). matmul walks long rows in spans,
-  // every row of a task through one span before the next, so that span's
-  // prepared activations stay in L1 while the weights stream past.
-  float (*dot_span)(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared,
-                    float* state) = nullptr;
 };
 
 struct KernelSet {

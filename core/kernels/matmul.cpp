@@ -17,12 +17,6 @@ constexpr size_t kTaskBytes = 64 * 1024;
 // Tokens per pass over a task's rows: their activations stay in L1.
 constexpr int64_t kTokenTile = 8;
 constexpr int32_t kMaxMultiRows = 8;
-// A token's prepared activations longer than this (ffn_down's 8192 columns:
-// 17 KB) do not stay in L1 beside the streaming weights: decode then walks
-// the task's rows in spans of kSpanBlocks blocks (4 KB of activations).
-constexpr size_t kSpanActivationBytes = 8 * 1024;
-constexpr int64_t kSpanBlocks = 64;
-constexpr int64_t kMaxSpanRows = 64;
 
 void run(ThreadPool* pool, int64_t n_tasks, auto&& fn) {
   if (pool) {
@@ -52,7 +46,6 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
   decltype(PreparedDot::dot_multi) dot_multi = nullptr;
   int32_t multi_rows = 0;
   decltype(PreparedDot::dot_pair) dot_pair = nullptr;
-  decltype(PreparedDot::dot_span) dot_span = nullptr;
   const PreparedDot& prepared = kernels.prepared[uint32_t(w.traits->type)];
   size_t act_stride = act_row_bytes;
   if (prepared.dot) {
@@ -67,7 +60,6 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
     act_data = out;
     dot = prepared.dot;
     dot_pair = prepared.dot_pair;
-    if (n_tokens == 1 && act_stride > kSpanActivationBytes) dot_span = prepared.dot_span;
     if (prepared.dot_multi && prepared.multi_rows <= kMaxMultiRows) {
       dot_multi = prepared.dot_multi;
       multi_rows = prepared.multi_rows;
@@ -75,23 +67,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
   }
   const int64_t rows_per_task = std::max<int64_t>(1, int64_t(kTaskBytes / std::max<size_t>(w.row_stride, 1)));
   const int64_t n_tasks = (w.rows + rows_per_task - 1) / rows_per_task;
-  if (rows_per_task > kMaxSpanRows) dot_span = nullptr;
   run(pool, n_tasks, [&](int64_t task) {
     const int64_t r0 = task * rows_per_task, r1 = std::min(w.rows, r0 + rows_per_task);
-    if (dot_span) {
-      // Every row through one span before the next; the last span returns
-      // each row's result (the same bits as one call over the whole row).
-      alignas(16) float state[kMaxSpanRows][4] = {};
-      const int64_t nb = w.cols / w.traits->block_size;
-      for (int64_t b0 = 0; b0 < nb; b0 += kSpanBlocks) {
-        const int64_t b1 = std::min(nb, b0 + kSpanBlocks);
-        for (int64_t r = r0; r < r1; ++r) {
-          const float v = dot_span(w.cols, b0, b1, w.row(r), act_data, state[r - r0]);
-          if (b1 == nb) y[r] = v;
-        }
-      }
-      return;
-    }
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
       const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
       int64_t r = r0;

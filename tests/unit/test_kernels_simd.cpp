@@ -147,20 +147,6 @@ void expect_dot_close(const KernelSet& set, T type, std::vector<float> wf, const
       EXPECT_EQ(out[0], p.dot(n, w.data(), pair.data())) << set.name << " token pair " << t.name;
       EXPECT_EQ(out[1], p.dot(n, w.data(), pair.data() + stride)) << set.name << " token pair " << t.name;
     }
-    if (p.dot_span) {  // the row in spans, the state carried: exactly the one-call result
-      const int64_t nb = n / t.block_size;
-      for (int64_t span : {4, 8, 64}) {
-        alignas(16) float state[4] = {};
-        float got_spans = -1.0f;
-        for (int64_t b0 = 0; b0 < nb; b0 += span) {
-          const int64_t b1 = std::min(nb, b0 + span);
-          const float v = p.dot_span(n, b0, b1, w.data(), prepared.data(), state);
-          if (b1 == nb) got_spans = v;
-        }
-        EXPECT_EQ(got_spans, p.dot(n, w.data(), prepared.data())) << set.name << " spans of " << span << " " << t.name
-                                                                  << " n=" << n;
-      }
-    }
   }
 }
 

@@ -79,9 +79,8 @@ std::vector<uint8_t> quantized_matrix(TensorType type, int64_t rows, int64_t col
   return out;
 }
 
-// Rows not a multiple of any task size; and rows long enough (4160 columns,
-// 130 blocks) that decoding walks them in spans where the set has dot_span
-// (SIMD128), the last span shorter than the others.
+// Rows not a multiple of any task size; and long rows (4160 columns, 130
+// blocks: fewer rows per task, a remainder after the kernels' groups of four).
 TEST(ThreadedMatmul, BitIdenticalForAnyThreadCount) {
   struct Shape { int64_t rows, cols; };
   for (const Shape shape : {Shape{1000, 512}, Shape{300, 4160}})

@@ -106,10 +106,6 @@ void dot_q8_0_pair(int64_t n, const void* weights, const void* prepared, size_t 
   simd128::dot_prepared_rows<2, Q8Policy>(n, weights, prepared, stride, out);
 }
 
-float dot_q8_0_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared, float* state) {
-  return simd128::dot_prepared_span<Q8Policy>(n, b0, b1, weights, prepared, state);
-}
-
 float dot_q4_0(int64_t n, const void* weights, const void* prepared) {
   float out;
   simd128::dot_prepared_rows<1, Q4Policy>(n, weights, prepared, 0, &out);
@@ -118,10 +114,6 @@ float dot_q4_0(int64_t n, const void* weights, const void* prepared) {
 
 void dot_q4_0_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
   simd128::dot_prepared_rows<2, Q4Policy>(n, weights, prepared, stride, out);
-}
-
-float dot_q4_0_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared, float* state) {
-  return simd128::dot_prepared_span<Q4Policy>(n, b0, b1, weights, prepared, state);
 }
 
 }  // namespace kvlite::relaxed

@@ -226,11 +226,6 @@ void dot_q8_0_prepared_pair(int64_t n, const void* weights, const void* prepared
   dot_prepared_rows<2, Q8Policy>(n, weights, prepared, stride, out);
 }
 
-float dot_q8_0_prepared_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared,
-                             float* state) {
-  return dot_prepared_span<Q8Policy>(n, b0, b1, weights, prepared, state);
-}
-
 float dot_q4_0_prepared(int64_t n, const void* weights, const void* prepared) {
   float out;
   dot_prepared_rows<1, Q4Policy>(n, weights, prepared, 0, &out);
@@ -239,11 +234,6 @@ float dot_q4_0_prepared(int64_t n, const void* weights, const void* prepared) {
 
 void dot_q4_0_prepared_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out) {
   dot_prepared_rows<2, Q4Policy>(n, weights, prepared, stride, out);
-}
-
-float dot_q4_0_prepared_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared,
-                             float* state) {
-  return dot_prepared_span<Q4Policy>(n, b0, b1, weights, prepared, state);
 }
 
 }  // namespace kvlite::simd128

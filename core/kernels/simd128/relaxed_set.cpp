@@ -17,16 +17,11 @@ namespace relaxed {
 [[gnu::weak]] void dot_q8_0_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out);
 [[gnu::weak]] float dot_q4_0(int64_t n, const void* weights, const void* prepared);
 [[gnu::weak]] void dot_q4_0_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out);
-[[gnu::weak]] float dot_q8_0_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared,
-                                  float* state);
-[[gnu::weak]] float dot_q4_0_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared,
-                                  float* state);
 }  // namespace relaxed
 
 bool relaxed_kernels_linked() {
   return relaxed::prepared_bytes != nullptr && relaxed::prepare_q8_0 != nullptr && relaxed::dot_q8_0 != nullptr &&
-         relaxed::dot_q8_0_pair != nullptr && relaxed::dot_q4_0 != nullptr && relaxed::dot_q4_0_pair != nullptr &&
-         relaxed::dot_q8_0_span != nullptr && relaxed::dot_q4_0_span != nullptr;
+         relaxed::dot_q8_0_pair != nullptr && relaxed::dot_q4_0 != nullptr && relaxed::dot_q4_0_pair != nullptr;
 }
 
 KernelSet make_relaxed_kernels(const KernelSet& simd128) {
@@ -34,9 +29,9 @@ KernelSet make_relaxed_kernels(const KernelSet& simd128) {
   KernelSet k = simd128;
   k.name = "simd128-relaxed";
   k.prepared[uint32_t(T::Q8_0)] = {relaxed::prepared_bytes, relaxed::prepare_q8_0, relaxed::dot_q8_0, nullptr, 0,
-                                   relaxed::dot_q8_0_pair, relaxed::dot_q8_0_span};
+                                   relaxed::dot_q8_0_pair};
   k.prepared[uint32_t(T::Q4_0)] = {relaxed::prepared_bytes, relaxed::prepare_q8_0, relaxed::dot_q4_0, nullptr, 0,
-                                   relaxed::dot_q4_0_pair, relaxed::dot_q4_0_span};
+                                   relaxed::dot_q4_0_pair};
   return k;
 }
 

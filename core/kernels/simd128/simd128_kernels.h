@@ -29,10 +29,6 @@ float dot_q8_0_prepared(int64_t n, const void* weights, const void* prepared);
 float dot_q4_0_prepared(int64_t n, const void* weights, const void* prepared);
 void dot_q8_0_prepared_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out);
 void dot_q4_0_prepared_pair(int64_t n, const void* weights, const void* prepared, size_t stride, float* out);
-float dot_q8_0_prepared_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared,
-                             float* state);
-float dot_q4_0_prepared_span(int64_t n, int64_t b0, int64_t b1, const void* weights, const void* prepared,
-                             float* state);
 
 void quantize_q8_0(const float* src, void* dst, int64_t n);
 void quantize_q8_1(const float* src, void* dst, int64_t n);

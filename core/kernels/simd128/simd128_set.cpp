@@ -24,9 +24,9 @@ KernelSet make_simd128_kernels(const KernelSet& base) {
   set_dot(T::F16, simd128::vec_dot_f16);
   set_dot(T::BF16, simd128::vec_dot_bf16);
   k.prepared[uint32_t(T::Q8_0)] = {simd128::q8_0_prepared_bytes, simd128::prepare_q8_0, simd128::dot_q8_0_prepared,
-                                   nullptr, 0, simd128::dot_q8_0_prepared_pair, simd128::dot_q8_0_prepared_span};
+                                   nullptr, 0, simd128::dot_q8_0_prepared_pair};
   k.prepared[uint32_t(T::Q4_0)] = {simd128::q8_0_prepared_bytes, simd128::prepare_q8_0, simd128::dot_q4_0_prepared,
-                                   nullptr, 0, simd128::dot_q4_0_prepared_pair, simd128::dot_q4_0_prepared_span};
+                                   nullptr, 0, simd128::dot_q4_0_prepared_pair};
   k.quantize[uint32_t(T::Q8_0)] = simd128::quantize_q8_0;
   k.quantize[uint32_t(T::Q8_1)] = simd128::quantize_q8_1;
   k.quantize[uint32_t(T::Q8_K)] = simd128::quantize_q8_k;
