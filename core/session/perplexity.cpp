@@ -56,7 +56,7 @@ Result<PerplexityResult> perplexity(std::shared_ptr<const Model> model, std::str
     chunk.assign(tokens.begin() + ptrdiff_t(c) * n_ctx, tokens.begin() + ptrdiff_t(c + 1) * n_ctx);
     chunk[0] = model->bos();
     s.reset();
-    // Session::eval goes token by token through a compressed cache.
+    // Session::eval stores and attends token by token inside each layer of a compressed cache.
     KVLITE_TRY(s.eval(chunk, true));
     for (int32_t j = first; j < n_ctx - 1; ++j) {
       if (on_scored) on_scored(s.logits(j), chunk[size_t(j) + 1]);

@@ -60,8 +60,8 @@ TEST_P(KvOnSyntheticModels, CompressedPerplexityStaysNearFp32) {
   ASSERT_TRUE(model.ok()) << model.message();
   auto text = test::read_text_file(text_path);
   ASSERT_TRUE(text.ok());
-  // The first 12,000 characters (23 chunks of 128 tokens): token-by-token
-  // evaluation through the compressed cache is slow under node.
+  // The first 12,000 characters (23 chunks of 128 tokens): evaluation
+  // through the compressed cache is slow under node.
   check_settings(model.value(), text.value().substr(0, 12000), 128, GetParam());
 }
 
