@@ -232,7 +232,8 @@ std::vector<Command> commands() {
       {"info", cmd_info, {kModel}},
       {"gen-model", cmd_gen_model, {{"--shape", ""}, {"--type", ""}, {"--vocab", ""}, {"--output", "-o"}}},
       {"bench-context", cmd_bench_context,
-       with_kv_flags({kModel, {"--contexts", ""}, {"--n-predict", "-n"}, {"--threads", "-t"}})},
+       with_kv_flags({kModel, {"--contexts", ""}, {"--n-predict", "-n"}, {"--threads", "-t"}, {"--rounds", ""},
+                      {"--caches", ""}})},
   };
 }
 

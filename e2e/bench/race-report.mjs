@@ -124,10 +124,11 @@ const long = existsSync(longDir)
 if (long.length) {
   lines.push("## Long context: generation speed against context length", "");
   lines.push(
-    "Native CLI (`kvlite bench-context`, run by `scripts/bench-long-context`): one session is filled with",
-    "arbitrary tokens to each context length in turn, then 32 more tokens are evaluated one at a time",
-    "(a generation step without sampling) and timed, three times in a row; the fastest of the three counts",
-    "(the machine may be shared). KV MiB: the bytes the cache's tokens take at that point",
+    "Native CLI (`kvlite bench-context --caches`, run by `scripts/bench-long-context`): one process holds a",
+    "session per cache, each filled with the same arbitrary tokens to each context length in turn; then 32",
+    "more tokens are evaluated one at a time (a generation step without sampling) and timed, in three rounds",
+    "that go from cache to cache, so every cache meets the same spells of a shared machine; each cache's",
+    "fastest round counts. KV MiB: the bytes the cache's tokens take at that point",
     "(every scale included; the allocation, sized for the whole session, in brackets where it differs).",
     "The ratio under each figure is its speed against the FP16 cache's at the same context, same run.",
     "",
