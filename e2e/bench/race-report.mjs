@@ -118,8 +118,12 @@ for (const { date, model, fileBytes, runs } of results) {
 
 // One file per KV cache; a cache whose run was not made (or not finished) is absent.
 const longDir = join(root, "build/bench/long-context");
+const longRank = (f) => ((i) => (i < 0 ? 99 : i))(["fp16.json", "k4v4.json", "h2o.json"].indexOf(f));
 const long = existsSync(longDir)
-  ? readdirSync(longDir).filter((f) => f.endsWith(".json")).sort().map((f) => JSON.parse(readFileSync(join(longDir, f), "utf8")))
+  ? readdirSync(longDir).filter((f) => f.endsWith(".json"))
+      // FP16, then K4/V4, then with eviction; any other file after them.
+      .sort((a, b) => longRank(a) - longRank(b) || a.localeCompare(b))
+      .map((f) => JSON.parse(readFileSync(join(longDir, f), "utf8")))
   : [];
 if (long.length) {
   lines.push("## Long context: generation speed against context length", "");
