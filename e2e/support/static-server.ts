@@ -61,6 +61,14 @@ export async function serveStatic(root: string, isolated: boolean): Promise<Stat
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // close() alone waits for every open connection to end, and Chromium may
+    // keep one open that never sends a request (a preconnected socket): the
+    // wait then never ends (a kernel-benchmark test hung here after its page
+    // had finished). Dropping the connections ends it at once.
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
