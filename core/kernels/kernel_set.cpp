@@ -28,6 +28,8 @@ KernelSet build_scalar() {
   k.scale = scalar::scale;
   k.fp16_to_f32_row = scalar::fp16_to_f32_row;
   k.lut16_decode = scalar::lut16_decode;
+  k.q4_scores = scalar::q4_scores;
+  k.q4_accumulate = scalar::q4_accumulate;
   k.rope_rotate = scalar::rope_rotate;
   return k;
 }
@@ -89,6 +91,12 @@ void scale(float* y, float a, int64_t n) { active_kernels().scale(y, a, n); }
 void fp16_to_f32_row(const void* halves, float* out, int64_t n) { active_kernels().fp16_to_f32_row(halves, out, n); }
 void lut16_decode(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n) {
   active_kernels().lut16_decode(codes, table, scales, out, n);
+}
+void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out, int64_t out_stride) {
+  active_kernels().q4_scores(k, q, q_scale, n_q, out, out_stride);
+}
+void q4_accumulate(const Q4Rows& v, const float* w, int64_t w_stride, int32_t n_q, float* acc) {
+  active_kernels().q4_accumulate(v, w, w_stride, n_q, acc);
 }
 void rope_rotate(float* x, int32_t n_heads, int32_t head_dim, RopeStyle style, const float* cos, const float* sin) {
   active_kernels().rope_rotate(x, n_heads, head_dim, style, cos, sin);

@@ -60,6 +60,9 @@ struct KernelSet {
   void (*scale)(float* y, float a, int64_t n) = nullptr;
   void (*fp16_to_f32_row)(const void* halves, float* out, int64_t n) = nullptr;
   void (*lut16_decode)(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n) = nullptr;
+  void (*q4_scores)(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out,
+                    int64_t out_stride) = nullptr;
+  void (*q4_accumulate)(const Q4Rows& v, const float* w, int64_t w_stride, int32_t n_q, float* acc) = nullptr;
   void (*rope_rotate)(float* x, int32_t n_heads, int32_t head_dim, RopeStyle style, const float* cos,
                       const float* sin) = nullptr;
 };

@@ -3,6 +3,7 @@
 // (kernel_set.h); the scalar twins are in namespace scalar.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -33,6 +34,26 @@ void lut16_decode(const uint8_t* codes, const float* table, const float* scales,
 // Attention of one query head over n_pos keys and values stored `stride`
 // floats apart: scores = softmax(scale * q.k), out = sum of scores * v.
 // `scores` is scratch of n_pos floats.
+// Rows of 4-bit codes with integer levels, as the 4-bit KV formats store a
+// head vector: d / 16 scale bytes, then d / 2 bytes of codes, low nibble
+// first. Value j of a row is levels[code j] * scales[scale byte j / 16] (times
+// the format's level step, which callers fold in). d a multiple of 16.
+struct Q4Rows {
+  const uint8_t* data;
+  size_t row_bytes;  // from one row to the next
+  int64_t n;         // rows
+  int32_t d;         // values per row
+  const int8_t* levels;  // 16 levels, |level| <= 127
+  const float* scales;   // 256 scales, indexed by a scale byte
+};
+// Scores of n_q int8 queries (d values each, q_scale[h] their scale) against
+// every row, in the integer domain: out[h * out_stride + r] =
+// q_scale[h] * sum over blocks b of scales[row r's byte b] * (integer sum over
+// the block of q[h * d + j] * levels[code j]).
+void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out, int64_t out_stride);
+// Weighted sums of the rows' values: acc[h * d + j] += sum over rows r of
+// w[h * w_stride + r] * scales[row r's byte j / 16] * levels[code j].
+void q4_accumulate(const Q4Rows& v, const float* w, int64_t w_stride, int32_t n_q, float* acc);
 void attend_head(const float* q, const float* keys, const float* values, int64_t stride, int32_t n_pos,
                  int32_t head_dim, float scale, float* scores, float* out);
 
@@ -48,6 +69,8 @@ void axpy(float* y, float a, const float* x, int64_t n);
 void scale(float* y, float a, int64_t n);
 void fp16_to_f32_row(const void* halves, float* out, int64_t n);
 void lut16_decode(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n);
+void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out, int64_t out_stride);
+void q4_accumulate(const Q4Rows& v, const float* w, int64_t w_stride, int32_t n_q, float* acc);
 }  // namespace scalar
 
 // How a rotary embedding pairs the dimensions of a head.

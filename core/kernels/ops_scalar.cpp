@@ -67,6 +67,43 @@ void lut16_decode(const uint8_t* codes, const float* table, const float* scales,
   }
 }
 
+namespace {
+int32_t q4_code(const uint8_t* codes, int32_t j) { return (codes[j / 2] >> (4 * (j & 1))) & 15; }
+}  // namespace
+
+void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out, int64_t out_stride) {
+  const int32_t d = k.d, nb = d / 16;
+  for (int64_t r = 0; r < k.n; ++r) {
+    const uint8_t* row = k.data + size_t(r) * k.row_bytes;
+    const uint8_t* codes = row + nb;
+    for (int32_t h = 0; h < n_q; ++h) {
+      const int8_t* qh = q + int64_t(h) * d;
+      float acc = 0.0f;
+      for (int32_t b = 0; b < nb; ++b) {
+        int32_t sum = 0;
+        for (int32_t j = b * 16; j < b * 16 + 16; ++j) sum += int32_t(qh[j]) * k.levels[q4_code(codes, j)];
+        acc += k.scales[row[b]] * float(sum);
+      }
+      out[int64_t(h) * out_stride + r] = q_scale[h] * acc;
+    }
+  }
+}
+
+void q4_accumulate(const Q4Rows& v, const float* w, int64_t w_stride, int32_t n_q, float* acc) {
+  const int32_t d = v.d, nb = d / 16;
+  for (int64_t r = 0; r < v.n; ++r) {
+    const uint8_t* row = v.data + size_t(r) * v.row_bytes;
+    const uint8_t* codes = row + nb;
+    for (int32_t h = 0; h < n_q; ++h) {
+      float* a = acc + int64_t(h) * d;
+      for (int32_t b = 0; b < nb; ++b) {
+        const float wb = w[int64_t(h) * w_stride + r] * v.scales[row[b]];
+        for (int32_t j = b * 16; j < b * 16 + 16; ++j) a[j] += wb * float(v.levels[q4_code(codes, j)]);
+      }
+    }
+  }
+}
+
 void fp16_to_f32_row(const void* halves, float* out, int64_t n) {
   const auto* p = static_cast<const uint8_t*>(halves);
   for (int64_t i = 0; i < n; ++i) {

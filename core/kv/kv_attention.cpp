@@ -76,6 +76,8 @@ void KvCache::attend(int32_t layer, const float* q, int32_t n_head, int32_t n_po
   // Each KV head writes only its own scores, outputs, slots' H2O scores and
   // scratch slices; statistics are summed in head order afterwards.
   qc_.resize(size_t(n_head) * size_t(d));
+  q8_.resize(size_t(n_head) * size_t(d));
+  q8_scale_.resize(size_t(n_head));
   acc_.resize(size_t(n_head) * size_t(d));
   group_entropy_.assign(size_t(nkv), 0.0);
   group_recent_.assign(size_t(nkv), 0.0);
@@ -113,9 +115,25 @@ void KvCache::attend_group(Layer& L, int32_t g, const float* q, int32_t group, i
   float* qc = qc_.data() + int64_t(g) * group * d;
   if (H.used > 0) {
     for (int32_t h = 0; h < group; ++h) query_to_slot_domain(kt_, q + int64_t(h) * d, kc, d, qc + h * d);
-    for (int32_t i = 0; i < H.used; ++i) {
-      kf_->decode(H.k.data() + size_t(i) * k_bytes_, d, buf);
-      for (int32_t h = 0; h < group; ++h) scores[int64_t(h) * max_tokens_ + n_fp + i] = ks.dot_f32(qc + h * d, buf, d) * scale;
+    if (kq4_) {
+      // 4-bit keys are scored on their codes: each query as int8 with one
+      // scale (as llama.cpp meets a quantized cache), the sums in integers.
+      int8_t* q8 = q8_.data() + int64_t(g) * group * d;
+      float* q8_scale = q8_scale_.data() + int64_t(g) * group;
+      for (int32_t h = 0; h < group; ++h) {
+        float amax = 0.0f;
+        for (int32_t i = 0; i < d; ++i) amax = std::max(amax, std::fabs(qc[h * d + i]));
+        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        for (int32_t i = 0; i < d; ++i) q8[h * d + i] = int8_t(std::lrint(qc[h * d + i] * inv));
+        q8_scale[h] = amax / 127.0f * kq4_->step * scale;
+      }
+      const Q4Rows rows{H.k.data(), k_bytes_, H.used, d, kq4_->levels, kq4_->byte_scales};
+      ks.q4_scores(rows, q8, q8_scale, group, scores + n_fp, max_tokens_);
+    } else {
+      for (int32_t i = 0; i < H.used; ++i) {
+        kf_->decode(H.k.data() + size_t(i) * k_bytes_, d, buf);
+        for (int32_t h = 0; h < group; ++h) scores[int64_t(h) * max_tokens_ + n_fp + i] = ks.dot_f32(qc + h * d, buf, d) * scale;
+      }
     }
   }
   const int32_t first = first_visible(n_pos, options);
@@ -146,9 +164,15 @@ void KvCache::attend_group(Layer& L, int32_t g, const float* q, int32_t group, i
   if (H.used == 0) return;
   float* acc = acc_.data() + int64_t(g) * group * d;
   std::fill(acc, acc + int64_t(group) * d, 0.0f);
-  for (int32_t i = 0; i < H.used; ++i) {
-    vf_->decode(H.v.data() + size_t(i) * v_bytes_, d, buf);
-    for (int32_t h = 0; h < group; ++h) ks.axpy(acc + h * d, scores[int64_t(h) * max_tokens_ + n_fp + i], buf, d);
+  if (vq4_) {
+    const Q4Rows rows{H.v.data(), v_bytes_, H.used, d, vq4_->levels, vq4_->byte_scales};
+    ks.q4_accumulate(rows, scores + n_fp, max_tokens_, group, acc);
+    ks.scale(acc, vq4_->step, int64_t(group) * d);
+  } else {
+    for (int32_t i = 0; i < H.used; ++i) {
+      vf_->decode(H.v.data() + size_t(i) * v_bytes_, d, buf);
+      for (int32_t h = 0; h < group; ++h) ks.axpy(acc + h * d, scores[int64_t(h) * max_tokens_ + n_fp + i], buf, d);
+    }
   }
   for (int32_t h = 0; h < group; ++h) {
     values_from_slot_domain(vt_, acc + h * d, vc, d);

@@ -55,6 +55,8 @@ KvCache::KvCache(const KvShape& shape, const KvConfig& config)
       vt_(usable(vf_->transform, shape.head_dim)),
       k_bytes_(kf_->vector_bytes(shape.head_dim)),
       v_bytes_(vf_->vector_bytes(shape.head_dim)),
+      kq4_(kv_q4_codebook(config.k_type, shape.head_dim)),
+      vq4_(kv_q4_codebook(config.v_type, shape.head_dim)),
       plain_(is_plain(config)),
       evict_(config.eviction != KvEviction::None) {
   // The plain cache is one window over the whole context: no hand-over ever.

@@ -119,6 +119,9 @@ class KvCache {
   const KvFormatTraits* vf_;
   KvTransform kt_, vt_;  // the formats' transforms, None where they do not apply
   size_t k_bytes_, v_bytes_;  // bytes of one head vector in the K / V format
+  // Non-null where the K / V slots are 4-bit codes attention works on directly.
+  const KvQ4Codebook* kq4_;
+  const KvQ4Codebook* vq4_;
   bool plain_;
   bool evict_;
   int32_t sinks_, window_, max_tokens_;
@@ -128,7 +131,8 @@ class KvCache {
   // head (so heads can run on different threads): queries in the compressed
   // keys' domain, weighted sums of compressed values, attention statistics.
   std::vector<int32_t> fp_list_, fp_pos_;
-  std::vector<float> qc_, acc_;
+  std::vector<float> qc_, acc_, q8_scale_;
+  std::vector<int8_t> q8_;  // queries in the compressed keys' domain as int8, for 4-bit keys
   std::vector<double> group_entropy_, group_recent_;
 };
 

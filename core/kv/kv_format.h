@@ -36,6 +36,18 @@ struct KvFormatTraits {
 
 const KvFormatTraits& kv_format(KvType type);
 
+// The 4-bit formats' levels as integers: code c in a block whose scale byte
+// is b decodes to levels[c] * step * byte_scales[b].
+struct KvQ4Codebook {
+  const int8_t* levels;  // 16 levels, |level| <= 127
+  float step;
+  const float* byte_scales;  // 256 scales, indexed by a scale byte
+};
+// Where `type` stores a head vector of d values as one scale byte per 16
+// values and nibbles on these levels (the 4-bit formats at d a multiple of
+// 16), their codebook, so attention can work on the codes; otherwise null.
+const KvQ4Codebook* kv_q4_codebook(KvType type, int32_t d);
+
 // The largest head dimension the attention's stack buffers take.
 constexpr int32_t kKvMaxHeadDim = 512;
 

@@ -275,6 +275,102 @@ TEST(KernelsSimd, Lut16DecodeMatchesScalarBitForBit) {
   }
 }
 
+// 4-bit rows (scale byte per 16 values, nibbles low first) for q4_scores and
+// q4_accumulate: random codes and scale bytes, and the first bytes set so
+// every code appears in both nibbles.
+struct Q4Data {
+  std::vector<uint8_t> bytes;
+  size_t row_bytes;
+  std::vector<float> scales;
+  int8_t levels[16] = {-127, -96, -75, -58, -44, -31, -18, -6, 6, 18, 31, 44, 58, 75, 96, 127};
+  Q4Data(int32_t d, int64_t n, uint32_t seed) : row_bytes(size_t(d / 16 + d / 2) + 3), scales(256) {
+    std::mt19937 gen{seed};
+    bytes.resize(row_bytes * size_t(n));
+    for (uint8_t& b : bytes) b = uint8_t(gen());
+    for (int32_t i = 0; i < 16 && i < d / 2; ++i) bytes[size_t(d / 16 + i)] = uint8_t(i * 17);
+    for (int32_t c = 0; c < 256; ++c) scales[size_t(c)] = std::ldexp(1.0f, (c - 192) / 8) * (1.0f + 0.01f * float(c % 8));
+  }
+  Q4Rows rows(int32_t d, int64_t n) const { return {bytes.data(), row_bytes, n, d, levels, scales.data()}; }
+  // Value j of row r, written out from the layout.
+  float value(int32_t d, int64_t r, int32_t j) const {
+    const uint8_t* row = bytes.data() + size_t(r) * row_bytes;
+    const int32_t code = (row[d / 16 + j / 2] >> (4 * (j & 1))) & 15;
+    return float(levels[code]) * scales[row[j / 16]];
+  }
+};
+
+TEST(KernelsSimd, Q4ScoresMatchScalarAndTheirDefinition) {
+  for (int32_t d : {16, 32, 64, 128, 256}) {
+    for (int32_t n_q : {1, 3, 4, 9}) {
+      const int64_t n = 37;
+      const Q4Data k(d, n, uint32_t(d * 10 + n_q));
+      std::mt19937 gen{uint32_t(n_q)};
+      std::vector<int8_t> q(size_t(n_q * d));
+      for (int8_t& v : q) v = int8_t(int32_t(gen() % 255) - 127);
+      for (int32_t i = 0; i < d && n_q > 0; ++i) q[size_t(i)] = int8_t(i % 2 ? 127 : -127);  // extremes
+      const std::vector<float> q_scale = random_floats(size_t(n_q), 4);
+      const int64_t stride = n + 5;
+      std::vector<float> a(size_t(n_q * stride), 7.0f), mags(a.size(), 0.0f);
+      scalar_kernels().q4_scores(k.rows(d, n), q.data(), q_scale.data(), n_q, a.data(), stride);
+      for (int32_t h = 0; h < n_q; ++h) {
+        for (int64_t r = 0; r < n; ++r) {
+          double want = 0, mag = 0;
+          for (int32_t j = 0; j < d; ++j) {
+            want += double(q[size_t(h * d + j)]) * double(k.value(d, r, j));
+            mag += std::fabs(double(q[size_t(h * d + j)]) * double(k.value(d, r, j)));
+          }
+          want *= q_scale[size_t(h)];
+          mag *= std::fabs(q_scale[size_t(h)]);
+          mags[size_t(h * stride + r)] = float(mag);
+          ASSERT_NEAR(a[size_t(h * stride + r)], want, 1e-6 * mag + 1e-30) << "scalar d=" << d << " head " << h;
+        }
+        EXPECT_EQ(a[size_t(h * stride + n)], 7.0f);  // past the rows: untouched
+      }
+      FOR_EACH_SIMD_SET(set) {
+        std::vector<float> b(a.size(), 7.0f);
+        set->q4_scores(k.rows(d, n), q.data(), q_scale.data(), n_q, b.data(), stride);
+        for (size_t i = 0; i < a.size(); ++i) {
+          ASSERT_NEAR(b[i], a[i], 1e-6f * mags[i]) << set->name << " d=" << d << " n_q=" << n_q << " at " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(KernelsSimd, Q4AccumulateMatchesScalarAndItsDefinition) {
+  for (int32_t d : {16, 32, 64, 128}) {
+    for (int32_t n_q : {1, 3, 8}) {
+      const int64_t n = 29, w_stride = n + 3;
+      const Q4Data v(d, n, uint32_t(d * 7 + n_q));
+      const std::vector<float> w = random_floats(size_t(n_q * w_stride), 5);
+      const std::vector<float> start = random_floats(size_t(n_q * d), 6);
+      std::vector<float> a = start;
+      scalar_kernels().q4_accumulate(v.rows(d, n), w.data(), w_stride, n_q, a.data());
+      for (int32_t h = 0; h < n_q; ++h) {
+        for (int32_t j = 0; j < d; ++j) {
+          double want = start[size_t(h * d + j)], mag = std::fabs(want);
+          for (int64_t r = 0; r < n; ++r) {
+            want += double(w[size_t(h * w_stride + r)]) * double(v.value(d, r, j));
+            mag += std::fabs(double(w[size_t(h * w_stride + r)]) * double(v.value(d, r, j)));
+          }
+          ASSERT_NEAR(a[size_t(h * d + j)], want, 1e-6 * mag) << "scalar d=" << d << " head " << h << " value " << j;
+        }
+      }
+      FOR_EACH_SIMD_SET(set) {
+        std::vector<float> b = start;
+        set->q4_accumulate(v.rows(d, n), w.data(), w_stride, n_q, b.data());
+        for (size_t i = 0; i < a.size(); ++i) {
+          double mag = std::fabs(start[i]);
+          for (int64_t r = 0; r < n; ++r) {
+            mag += std::fabs(double(w[size_t(int64_t(i) / d * w_stride + r)]) * double(v.value(d, r, int32_t(i % size_t(d)))));
+          }
+          ASSERT_NEAR(b[i], a[i], 1e-6 * mag) << set->name << " d=" << d << " n_q=" << n_q << " at " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(KernelsSimd, RmsnormMatchesScalar) {
   FOR_EACH_SIMD_SET(set) {
     for (int64_t n : kOddLengths) {

@@ -156,7 +156,7 @@ std::vector<float> stored(KvType type, const std::vector<float>& x) {
 // quantizes each token once, and window and sinks stay FP32. Head dim 8
 // has one-byte-scale blocks of 8; head dim 32 blocks of 16 (4-bit) or 32.
 TEST(KvCache, CompressedAttentionEqualsReferenceOverDecodedTokens) {
-  for (int32_t dim : {kDim, 32}) {
+  for (int32_t dim : {kDim, 32, 64}) {
     for (KvType type : {KvType::F16, KvType::Q8, KvType::Q4, KvType::Q4Token, KvType::Q4Hadamard, KvType::Q3,
                         KvType::Q2}) {
       std::mt19937 rng(2);
@@ -176,7 +176,13 @@ TEST(KvCache, CompressedAttentionEqualsReferenceOverDecodedTokens) {
         }
         const std::vector<float> q = random_query(rng, dim);
         const std::vector<float> got = f.attend(q, p + 1);
-        ASSERT_LT(max_diff(got, reference_attention(expect, q)), 2e-5f)
+        // 4-bit keys are scored with the query in int8 (one scale per head),
+        // which moves each query value by up to 1/254 of the largest (the
+        // outputs moved by up to 0.0104 here at head dim 64; the kernels
+        // themselves are checked exactly in test_kernels_simd); everything
+        // else equals the float reference.
+        const float tolerance = kv_q4_codebook(c.k_type, dim) ? 2.5e-2f : 2e-5f;
+        ASSERT_LT(max_diff(got, reference_attention(expect, q)), tolerance)
             << kv_type_name(type) << " head dim " << dim << " position " << p;
         if (type == KvType::F16) EXPECT_LT(max_diff(got, reference_attention(exact, q)), 2e-3f);
       }

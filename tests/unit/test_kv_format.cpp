@@ -80,12 +80,39 @@ TEST(KvFormat, F16DecodesEveryHalfExactly) {
   EXPECT_EQ(out[0x8400], -std::ldexp(1.0f, -14));
 }
 
+// Attention reads 4-bit slots through the codebook: it must describe exactly
+// what decode produces, and exist only for the Gaussian-level layouts.
+TEST(KvFormat, Q4CodebookDescribesTheDecode) {
+  for (KvType type : {KvType::Q4, KvType::Q4Token, KvType::Q4Channel, KvType::Q4Hadamard}) {
+    for (int32_t d : {16, 64, 128}) {
+      const KvQ4Codebook* cb = kv_q4_codebook(type, d);
+      ASSERT_NE(cb, nullptr) << kv_type_name(type) << " d=" << d;
+      const KvFormatTraits& f = kv_format(type);
+      std::vector<uint8_t> src(f.vector_bytes(d));
+      std::mt19937 rng{uint32_t(d)};
+      for (uint8_t& b : src) b = uint8_t(rng());
+      std::vector<float> out(static_cast<size_t>(d));
+      f.decode(src.data(), d, out.data());
+      for (int32_t j = 0; j < d; ++j) {
+        const int32_t code = (src[size_t(d / 16 + j / 2)] >> (4 * (j & 1))) & 15;
+        const float want = float(cb->levels[code]) * cb->step * cb->byte_scales[src[size_t(j / 16)]];
+        ASSERT_NEAR(out[size_t(j)], want, 1e-6f * std::fabs(want)) << kv_type_name(type) << " d=" << d << " value " << j;
+      }
+    }
+  }
+  EXPECT_EQ(kv_q4_codebook(KvType::Q4, 8), nullptr);  // blocks of 8: evenly spaced levels
+  EXPECT_EQ(kv_q4_codebook(KvType::Q4, 40), nullptr);  // a short last block
+  for (KvType type : {KvType::F16, KvType::Q8, KvType::Q4_0, KvType::Q3}) EXPECT_EQ(kv_q4_codebook(type, 64), nullptr);
+}
+
 // The 4-bit layout, decoded from arbitrary bytes against its definition:
 // per block of 16 one scale byte 2^((code - 192) / 8) (0: zero), then the
-// codes as nibbles, low first, each a Lloyd-Max level for N(0, 1).
+// codes as nibbles, low first, each a Lloyd-Max level for N(0, 1) rounded to
+// a multiple of 2.7326 / 127 (integer levels, which attention scores in int8).
 TEST(KvFormat, Q4DecodesItsDefinedLayout) {
-  const float levels[16] = {-2.7326f, -2.0690f, -1.6180f, -1.2562f, -0.9423f, -0.6568f, -0.3880f, -0.1284f,
-                            0.1284f,  0.3880f,  0.6568f,  0.9423f,  1.2562f,  1.6180f,  2.0690f,  2.7326f};
+  const int levels8[16] = {-127, -96, -75, -58, -44, -31, -18, -6, 6, 18, 31, 44, 58, 75, 96, 127};
+  float levels[16];
+  for (int i = 0; i < 16; ++i) levels[i] = float(levels8[i]) * (2.7326f / 127.0f);
   const KvFormatTraits& f = kv_format(KvType::Q4);
   std::mt19937 rng(5);
   for (int32_t d : {16, 40, 64, 128}) {

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/ops.h"
+
 namespace kvlite::avx2 {
 
 float vec_dot_q8_0(int64_t n, const void* weights, const void* activations);
@@ -37,5 +39,7 @@ void axpy(float* y, float a, const float* x, int64_t n);
 void scale(float* y, float a, int64_t n);
 void fp16_to_f32_row(const void* halves, float* out, int64_t n);
 void lut16_decode(const uint8_t* codes, const float* table, const float* scales, float* out, int64_t n);
+void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out, int64_t out_stride);
+void q4_accumulate(const Q4Rows& v, const float* w, int64_t w_stride, int32_t n_q, float* acc);
 
 }  // namespace kvlite::avx2

@@ -37,6 +37,8 @@ KernelSet make_avx2_kernels(const KernelSet& base) {
   k.scale = avx2::scale;
   k.fp16_to_f32_row = avx2::fp16_to_f32_row;
   k.lut16_decode = avx2::lut16_decode;
+  k.q4_scores = avx2::q4_scores;
+  k.q4_accumulate = avx2::q4_accumulate;
   return k;
 }
 

@@ -1,11 +1,13 @@
 // The row kernels of ops.h and the F32/F16/BF16 weight rows in AVX2+FMA; the
 // scalar twins are in ops_scalar.cpp and types_float.cpp.
 #if defined(__x86_64__)
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "kernels/avx2/avx2_kernels.h"
 #include "kernels/avx2/avx2_util.h"
+#include "kernels/ops.h"
 #include "util/fp16.h"
 
 namespace kvlite::avx2 {
@@ -133,6 +135,103 @@ KVLITE_AVX2 void lut16_decode(const uint8_t* codes, const float* table, const fl
     const __m256 lo = _mm256_permutevar8x32_ps(lo_table, idx), hi = _mm256_permutevar8x32_ps(hi_table, idx);
     const __m256 v = _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
     _mm256_storeu_ps(out + j, _mm256_mul_ps(v, _mm256_set1_ps(scales[j / 16])));
+  }
+}
+
+// q4_scores / q4_accumulate (ops.h) for d a multiple of 64: 32 code bytes
+// hold 64 values, their low nibbles the even ones and high nibbles the odd
+// ones, and byte j belongs to block j / 8 in both, so the levels come from one
+// byte shuffle per nibble half and the queries are split into even and odd
+// halves once per call to meet them. Other head dims take the scalar twin.
+namespace {
+constexpr int32_t kQ4Heads = 8;      // query heads held at once
+constexpr int32_t kQ4MaxDim = 512;   // kKvMaxHeadDim
+}  // namespace
+
+KVLITE_AVX2 void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out,
+                           int64_t out_stride) {
+  const int32_t d = k.d;
+  if (d % 64 != 0 || d > kQ4MaxDim) {
+    scalar::q4_scores(k, q, q_scale, n_q, out, out_stride);
+    return;
+  }
+  const int32_t nb = d / 16, nc = d / 64;
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k.levels)));
+  const __m256i low4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+  const __m256i pairs = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  alignas(32) int8_t split[kQ4Heads][kQ4MaxDim];
+  for (int32_t h0 = 0; h0 < n_q; h0 += kQ4Heads) {
+    const int32_t nh = std::min(kQ4Heads, n_q - h0);
+    for (int32_t h = 0; h < nh; ++h) {
+      const int8_t* qh = q + int64_t(h0 + h) * d;
+      for (int32_t c = 0; c < nc; ++c) {
+        for (int32_t j = 0; j < 32; ++j) {
+          split[h][c * 64 + j] = qh[c * 64 + 2 * j];
+          split[h][c * 64 + 32 + j] = qh[c * 64 + 2 * j + 1];
+        }
+      }
+    }
+    for (int64_t r = 0; r < k.n; ++r) {
+      const uint8_t* row = k.data + size_t(r) * k.row_bytes;
+      const uint8_t* codes = row + nb;
+      __m256 acc[kQ4Heads];
+      for (int32_t h = 0; h < nh; ++h) acc[h] = _mm256_setzero_ps();
+      for (int32_t c = 0; c < nc; ++c) {
+        const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * c));
+        const __m256i klo = _mm256_shuffle_epi8(table, _mm256_and_si256(bytes, low4));
+        const __m256i khi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4));
+        const __m256i alo = _mm256_abs_epi8(klo), ahi = _mm256_abs_epi8(khi);
+        const __m128 s4 = _mm_setr_ps(k.scales[row[4 * c]], k.scales[row[4 * c + 1]], k.scales[row[4 * c + 2]],
+                                      k.scales[row[4 * c + 3]]);
+        const __m256 s = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(s4), pairs);
+        for (int32_t h = 0; h < nh; ++h) {
+          const __m256i qlo = _mm256_load_si256(reinterpret_cast<const __m256i*>(&split[h][c * 64]));
+          const __m256i qhi = _mm256_load_si256(reinterpret_cast<const __m256i*>(&split[h][c * 64 + 32]));
+          const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(alo, _mm256_sign_epi8(qlo, klo)), ones);
+          const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(ahi, _mm256_sign_epi8(qhi, khi)), ones);
+          acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(plo, phi)), s, acc[h]);
+        }
+      }
+      for (int32_t h = 0; h < nh; ++h) out[int64_t(h0 + h) * out_stride + r] = q_scale[h0 + h] * hsum(acc[h]);
+    }
+  }
+}
+
+KVLITE_AVX2 void q4_accumulate(const Q4Rows& v, const float* w, int64_t w_stride, int32_t n_q, float* acc) {
+  const int32_t d = v.d;
+  if (d % 64 != 0) {
+    scalar::q4_accumulate(v, w, w_stride, n_q, acc);
+    return;
+  }
+  const int32_t nb = d / 16, nc = d / 64;
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v.levels)));
+  const __m256i low4 = _mm256_set1_epi8(15);
+  for (int64_t r = 0; r < v.n; ++r) {
+    const uint8_t* row = v.data + size_t(r) * v.row_bytes;
+    const uint8_t* codes = row + nb;
+    for (int32_t c = 0; c < nc; ++c) {
+      const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * c));
+      const __m256i klo = _mm256_shuffle_epi8(table, _mm256_and_si256(bytes, low4));
+      const __m256i khi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4));
+      // Back in value order: u0 holds values 0-15 | 32-47, u1 16-31 | 48-63.
+      const __m256i u0 = _mm256_unpacklo_epi8(klo, khi), u1 = _mm256_unpackhi_epi8(klo, khi);
+      const __m128i part[4] = {_mm256_castsi256_si128(u0), _mm256_castsi256_si128(u1), _mm256_extracti128_si256(u0, 1),
+                               _mm256_extracti128_si256(u1, 1)};
+      __m256 f[8];
+      for (int32_t b = 0; b < 4; ++b) {
+        f[2 * b] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[b]));
+        f[2 * b + 1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(part[b], 8)));
+      }
+      for (int32_t h = 0; h < n_q; ++h) {
+        float* a = acc + int64_t(h) * d + 64 * c;
+        const float wr = w[int64_t(h) * w_stride + r];
+        for (int32_t b = 0; b < 4; ++b) {
+          const __m256 wb = _mm256_set1_ps(wr * v.scales[row[4 * c + b]]);
+          _mm256_storeu_ps(a + 16 * b, _mm256_fmadd_ps(f[2 * b], wb, _mm256_loadu_ps(a + 16 * b)));
+          _mm256_storeu_ps(a + 16 * b + 8, _mm256_fmadd_ps(f[2 * b + 1], wb, _mm256_loadu_ps(a + 16 * b + 8)));
+        }
+      }
+    }
   }
 }
 

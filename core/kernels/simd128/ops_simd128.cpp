@@ -2,6 +2,7 @@
 // SIMD128. Sums use several vector accumulators so consecutive adds do not
 // wait on each other; the scalar twins are in ops_scalar.cpp and types_float.cpp.
 #if defined(__wasm_simd128__)
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -195,6 +196,104 @@ void lut16_decode(const uint8_t* codes, const float* table, const float* scales,
     wasm_v128_store(out + j + 4, wasm_f32x4_mul(wasm_i16x8_shuffle(b01_lo, b23_lo, 4, 12, 5, 13, 6, 14, 7, 15), s));
     wasm_v128_store(out + j + 8, wasm_f32x4_mul(wasm_i16x8_shuffle(b01_hi, b23_hi, 0, 8, 1, 9, 2, 10, 3, 11), s));
     wasm_v128_store(out + j + 12, wasm_f32x4_mul(wasm_i16x8_shuffle(b01_hi, b23_hi, 4, 12, 5, 13, 6, 14, 7, 15), s));
+  }
+}
+
+// q4_scores / q4_accumulate (ops.h) for d a multiple of 32: 16 code bytes
+// hold 32 values, low nibbles the even ones and high nibbles the odd ones,
+// bytes 0-7 of each half in the first block and 8-15 in the second, so the
+// levels come from one swizzle per half and the queries are split into even
+// and odd 16-bit halves once per call. Other head dims take the scalar twin.
+namespace {
+constexpr int32_t kQ4Heads = 8;
+constexpr int32_t kQ4MaxDim = 512;
+}  // namespace
+
+void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out, int64_t out_stride) {
+  const int32_t d = k.d;
+  if (d % 32 != 0 || d > kQ4MaxDim) {
+    scalar::q4_scores(k, q, q_scale, n_q, out, out_stride);
+    return;
+  }
+  const int32_t nb = d / 16, nc = d / 32;
+  const v128_t table = wasm_v128_load(k.levels), low4 = wasm_i8x16_splat(15);
+  // Per chunk of 32 values: even values of block 0, of block 1, odd of block 0, of block 1.
+  alignas(16) int16_t split[kQ4Heads][kQ4MaxDim];
+  for (int32_t h0 = 0; h0 < n_q; h0 += kQ4Heads) {
+    const int32_t nh = std::min(kQ4Heads, n_q - h0);
+    for (int32_t h = 0; h < nh; ++h) {
+      const int8_t* qh = q + int64_t(h0 + h) * d;
+      for (int32_t c = 0; c < nc; ++c) {
+        for (int32_t j = 0; j < 16; ++j) {
+          split[h][c * 32 + j] = qh[c * 32 + 2 * j];
+          split[h][c * 32 + 16 + j] = qh[c * 32 + 2 * j + 1];
+        }
+      }
+    }
+    for (int64_t r = 0; r < k.n; ++r) {
+      const uint8_t* row = k.data + size_t(r) * k.row_bytes;
+      const uint8_t* codes = row + nb;
+      v128_t acc[kQ4Heads];
+      for (int32_t h = 0; h < nh; ++h) acc[h] = wasm_f32x4_splat(0.0f);
+      for (int32_t c = 0; c < nc; ++c) {
+        const v128_t bytes = wasm_v128_load(codes + 16 * c);
+        const v128_t klo = wasm_i8x16_swizzle(table, wasm_v128_and(bytes, low4));
+        const v128_t khi = wasm_i8x16_swizzle(table, wasm_u8x16_shr(bytes, 4));
+        const v128_t klo0 = wasm_i16x8_extend_low_i8x16(klo), klo1 = wasm_i16x8_extend_high_i8x16(klo);
+        const v128_t khi0 = wasm_i16x8_extend_low_i8x16(khi), khi1 = wasm_i16x8_extend_high_i8x16(khi);
+        const v128_t s0 = wasm_f32x4_splat(k.scales[row[2 * c]]), s1 = wasm_f32x4_splat(k.scales[row[2 * c + 1]]);
+        for (int32_t h = 0; h < nh; ++h) {
+          const int16_t* qs = &split[h][c * 32];
+          const v128_t b0 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(klo0, wasm_v128_load(qs)),
+                                           wasm_i32x4_dot_i16x8(khi0, wasm_v128_load(qs + 16)));
+          const v128_t b1 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(klo1, wasm_v128_load(qs + 8)),
+                                           wasm_i32x4_dot_i16x8(khi1, wasm_v128_load(qs + 24)));
+          acc[h] = wasm_f32x4_add(acc[h], wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(b0), s0),
+                                                         wasm_f32x4_mul(wasm_f32x4_convert_i32x4(b1), s1)));
+        }
+      }
+      for (int32_t h = 0; h < nh; ++h) out[int64_t(h0 + h) * out_stride + r] = q_scale[h0 + h] * hsum(acc[h]);
+    }
+  }
+}
+
+void q4_accumulate(const Q4Rows& v, const float* w, int64_t w_stride, int32_t n_q, float* acc) {
+  const int32_t d = v.d;
+  if (d % 32 != 0) {
+    scalar::q4_accumulate(v, w, w_stride, n_q, acc);
+    return;
+  }
+  const int32_t nb = d / 16, nc = d / 32;
+  const v128_t table = wasm_v128_load(v.levels), low4 = wasm_i8x16_splat(15);
+  for (int64_t r = 0; r < v.n; ++r) {
+    const uint8_t* row = v.data + size_t(r) * v.row_bytes;
+    const uint8_t* codes = row + nb;
+    for (int32_t c = 0; c < nc; ++c) {
+      const v128_t bytes = wasm_v128_load(codes + 16 * c);
+      const v128_t klo = wasm_i8x16_swizzle(table, wasm_v128_and(bytes, low4));
+      const v128_t khi = wasm_i8x16_swizzle(table, wasm_u8x16_shr(bytes, 4));
+      // Back in value order: values 0-15 (block 0) and 16-31 (block 1).
+      const v128_t v0 = wasm_i8x16_shuffle(klo, khi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      const v128_t v1 = wasm_i8x16_shuffle(klo, khi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+      v128_t f[8];
+      const v128_t halves[4] = {wasm_i16x8_extend_low_i8x16(v0), wasm_i16x8_extend_high_i8x16(v0),
+                                wasm_i16x8_extend_low_i8x16(v1), wasm_i16x8_extend_high_i8x16(v1)};
+      for (int32_t i = 0; i < 4; ++i) {
+        f[2 * i] = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_low_i16x8(halves[i]));
+        f[2 * i + 1] = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_high_i16x8(halves[i]));
+      }
+      for (int32_t h = 0; h < n_q; ++h) {
+        float* a = acc + int64_t(h) * d + 32 * c;
+        const float wr = w[int64_t(h) * w_stride + r];
+        for (int32_t b = 0; b < 2; ++b) {
+          const v128_t wb = wasm_f32x4_splat(wr * v.scales[row[2 * c + b]]);
+          for (int32_t i = 0; i < 4; ++i) {
+            float* ai = a + 16 * b + 4 * i;
+            wasm_v128_store(ai, wasm_f32x4_add(wasm_v128_load(ai), wasm_f32x4_mul(f[4 * b + i], wb)));
+          }
+        }
+      }
+    }
   }
 }
 

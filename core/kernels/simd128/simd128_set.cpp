@@ -39,6 +39,8 @@ KernelSet make_simd128_kernels(const KernelSet& base) {
   k.scale = simd128::scale;
   k.fp16_to_f32_row = simd128::fp16_to_f32_row;
   k.lut16_decode = simd128::lut16_decode;
+  k.q4_scores = simd128::q4_scores;
+  k.q4_accumulate = simd128::q4_accumulate;
   k.rope_rotate = simd128::rope_rotate;
   return k;
 }
