@@ -300,7 +300,7 @@ struct Q4Data {
 };
 
 TEST(KernelsSimd, Q4ScoresMatchScalarAndTheirDefinition) {
-  for (int32_t d : {16, 32, 64, 128, 256}) {
+  for (int32_t d : {16, 32, 64, 96, 128, 256}) {
     for (int32_t n_q : {1, 3, 4, 9}) {
       const int64_t n = 37;
       const Q4Data k(d, n, uint32_t(d * 10 + n_q));
@@ -338,7 +338,7 @@ TEST(KernelsSimd, Q4ScoresMatchScalarAndTheirDefinition) {
 }
 
 TEST(KernelsSimd, Q4AccumulateMatchesScalarAndItsDefinition) {
-  for (int32_t d : {16, 32, 64, 128}) {
+  for (int32_t d : {16, 32, 64, 96, 128}) {
     for (int32_t n_q : {1, 3, 8}) {
       const int64_t n = 29, w_stride = n + 3;
       const Q4Data v(d, n, uint32_t(d * 7 + n_q));

@@ -138,11 +138,12 @@ KVLITE_AVX2 void lut16_decode(const uint8_t* codes, const float* table, const fl
   }
 }
 
-// q4_scores / q4_accumulate (ops.h) for d a multiple of 64: 32 code bytes
+// q4_scores / q4_accumulate (ops.h) for d a multiple of 32: 32 code bytes
 // hold 64 values, their low nibbles the even ones and high nibbles the odd
 // ones, and byte j belongs to block j / 8 in both, so the levels come from one
 // byte shuffle per nibble half and the queries are split into even and odd
-// halves once per call to meet them. Other head dims take the scalar twin.
+// halves once per call to meet them; a last 32 values take the same steps in
+// 128 bits. Other head dims take the scalar twin.
 namespace {
 constexpr int32_t kQ4Heads = 8;      // query heads held at once
 constexpr int32_t kQ4MaxDim = 512;   // kKvMaxHeadDim
@@ -151,11 +152,12 @@ constexpr int32_t kQ4MaxDim = 512;   // kKvMaxHeadDim
 KVLITE_AVX2 void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out,
                            int64_t out_stride) {
   const int32_t d = k.d;
-  if (d % 64 != 0 || d > kQ4MaxDim) {
+  if (d % 32 != 0 || d > kQ4MaxDim) {
     scalar::q4_scores(k, q, q_scale, n_q, out, out_stride);
     return;
   }
-  const int32_t nb = d / 16, nc = d / 64;
+  const int32_t nb = d / 16, nc = d / 64, tail = nc * 64;  // values from `tail` on: one 32-value chunk
+  const __m128i table128 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(k.levels));
   const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k.levels)));
   const __m256i low4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
   const __m256i pairs = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
@@ -169,6 +171,10 @@ KVLITE_AVX2 void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scal
           split[h][c * 64 + j] = qh[c * 64 + 2 * j];
           split[h][c * 64 + 32 + j] = qh[c * 64 + 2 * j + 1];
         }
+      }
+      for (int32_t j = 0; tail < d && j < 16; ++j) {
+        split[h][tail + j] = qh[tail + 2 * j];
+        split[h][tail + 16 + j] = qh[tail + 2 * j + 1];
       }
     }
     for (int64_t r = 0; r < k.n; ++r) {
@@ -192,6 +198,24 @@ KVLITE_AVX2 void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scal
           acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(plo, phi)), s, acc[h]);
         }
       }
+      if (tail < d) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + tail / 2));
+        const __m128i klo = _mm_shuffle_epi8(table128, _mm_and_si128(bytes, _mm256_castsi256_si128(low4)));
+        const __m128i khi = _mm_shuffle_epi8(
+            table128, _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm256_castsi256_si128(low4)));
+        const __m128i alo = _mm_abs_epi8(klo), ahi = _mm_abs_epi8(khi);
+        const float s0 = k.scales[row[tail / 16]], s1 = k.scales[row[tail / 16 + 1]];
+        const __m128 s = _mm_setr_ps(s0, s0, s1, s1);
+        const __m128i ones128 = _mm256_castsi256_si128(ones);
+        for (int32_t h = 0; h < nh; ++h) {
+          const __m128i qlo = _mm_load_si128(reinterpret_cast<const __m128i*>(&split[h][tail]));
+          const __m128i qhi = _mm_load_si128(reinterpret_cast<const __m128i*>(&split[h][tail + 16]));
+          const __m128i plo = _mm_madd_epi16(_mm_maddubs_epi16(alo, _mm_sign_epi8(qlo, klo)), ones128);
+          const __m128i phi = _mm_madd_epi16(_mm_maddubs_epi16(ahi, _mm_sign_epi8(qhi, khi)), ones128);
+          const __m128 part = _mm_mul_ps(_mm_cvtepi32_ps(_mm_add_epi32(plo, phi)), s);
+          acc[h] = _mm256_add_ps(acc[h], _mm256_insertf128_ps(_mm256_setzero_ps(), part, 0));
+        }
+      }
       for (int32_t h = 0; h < nh; ++h) out[int64_t(h0 + h) * out_stride + r] = q_scale[h0 + h] * hsum(acc[h]);
     }
   }
@@ -199,11 +223,11 @@ KVLITE_AVX2 void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scal
 
 KVLITE_AVX2 void q4_accumulate(const Q4Rows& v, const float* w, int64_t w_stride, int32_t n_q, float* acc) {
   const int32_t d = v.d;
-  if (d % 64 != 0) {
+  if (d % 32 != 0) {
     scalar::q4_accumulate(v, w, w_stride, n_q, acc);
     return;
   }
-  const int32_t nb = d / 16, nc = d / 64;
+  const int32_t nb = d / 16, nc = d / 64, tail = nc * 64;
   const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v.levels)));
   const __m256i low4 = _mm256_set1_epi8(15);
   for (int64_t r = 0; r < v.n; ++r) {
@@ -227,6 +251,27 @@ KVLITE_AVX2 void q4_accumulate(const Q4Rows& v, const float* w, int64_t w_stride
         const float wr = w[int64_t(h) * w_stride + r];
         for (int32_t b = 0; b < 4; ++b) {
           const __m256 wb = _mm256_set1_ps(wr * v.scales[row[4 * c + b]]);
+          _mm256_storeu_ps(a + 16 * b, _mm256_fmadd_ps(f[2 * b], wb, _mm256_loadu_ps(a + 16 * b)));
+          _mm256_storeu_ps(a + 16 * b + 8, _mm256_fmadd_ps(f[2 * b + 1], wb, _mm256_loadu_ps(a + 16 * b + 8)));
+        }
+      }
+    }
+    if (tail < d) {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + tail / 2));
+      const __m128i table128 = _mm256_castsi256_si128(table), low4_128 = _mm256_castsi256_si128(low4);
+      const __m128i klo = _mm_shuffle_epi8(table128, _mm_and_si128(bytes, low4_128));
+      const __m128i khi = _mm_shuffle_epi8(table128, _mm_and_si128(_mm_srli_epi16(bytes, 4), low4_128));
+      const __m128i part[2] = {_mm_unpacklo_epi8(klo, khi), _mm_unpackhi_epi8(klo, khi)};  // values 0-15, 16-31
+      __m256 f[4];
+      for (int32_t b = 0; b < 2; ++b) {
+        f[2 * b] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[b]));
+        f[2 * b + 1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(part[b], 8)));
+      }
+      for (int32_t h = 0; h < n_q; ++h) {
+        float* a = acc + int64_t(h) * d + tail;
+        const float wr = w[int64_t(h) * w_stride + r];
+        for (int32_t b = 0; b < 2; ++b) {
+          const __m256 wb = _mm256_set1_ps(wr * v.scales[row[tail / 16 + b]]);
           _mm256_storeu_ps(a + 16 * b, _mm256_fmadd_ps(f[2 * b], wb, _mm256_loadu_ps(a + 16 * b)));
           _mm256_storeu_ps(a + 16 * b + 8, _mm256_fmadd_ps(f[2 * b + 1], wb, _mm256_loadu_ps(a + 16 * b + 8)));
         }
