@@ -517,9 +517,9 @@ std::string format_string(const std::string& s) {
 }
 
 std::string format_array(const GgufArray& a, size_t max_items) {
-  const size_t n = a.size();
+  const size_t held = a.size(), n = held + size_t(a.dropped);
   std::string out = "[";
-  for (size_t i = 0; i < n && i < max_items; ++i) {
+  for (size_t i = 0; i < held && i < max_items; ++i) {
     if (i) out += ", ";
     if (a.elem_type == GgufValueType::STRING) {
       out += format_string(a.strings[i]);
@@ -533,11 +533,26 @@ std::string format_array(const GgufArray& a, size_t max_items) {
       out += std::to_string(a.ints[i]);
     }
   }
-  if (n > max_items) out += (max_items ? ", ... " : "... ") + str(n - max_items) + " more";
+  const size_t shown = std::min(held, max_items);
+  if (n > shown) out += (shown ? ", ... " : "... ") + str(n - shown) + " more";
   return out + "]";
 }
 
 }  // namespace
+
+void GgufArray::keep_first(size_t n) {
+  const size_t held = size();
+  if (held <= n) return;
+  strings.resize(std::min(strings.size(), n));
+  strings.shrink_to_fit();
+  ints.resize(std::min(ints.size(), n));
+  ints.shrink_to_fit();
+  floats.resize(std::min(floats.size(), n));
+  floats.shrink_to_fit();
+  arrays.resize(std::min(arrays.size(), n));
+  arrays.shrink_to_fit();
+  dropped += held - n;
+}
 
 size_t GgufArray::size() const {
   switch (elem_type) {

@@ -41,7 +41,12 @@ struct GgufArray {
   std::vector<int64_t> ints;
   std::vector<double> floats;
   std::vector<GgufArray> arrays;
-  size_t size() const;
+  // Elements past the held ones that were let go (keep_first): a loaded
+  // model keeps only the head of long arrays such as the vocabulary, which
+  // its tokenizer already holds in its own form.
+  uint64_t dropped = 0;
+  size_t size() const;  // elements held
+  void keep_first(size_t n);
 };
 
 struct TensorInfo {
@@ -98,6 +103,8 @@ struct GgufLimits {
 Result<GgufFile> parse_gguf(ByteSource& src, const GgufLimits& limits = GgufLimits{});
 
 // Human-readable rendering of a value (arrays abbreviated after max_items).
-std::string format_value(const GgufValue& value, size_t max_items = 8);
+// Elements of an array that format_value shows by default.
+constexpr size_t kMetadataItemsShown = 8;
+std::string format_value(const GgufValue& value, size_t max_items = kMetadataItemsShown);
 
 }  // namespace kvlite

@@ -217,6 +217,12 @@ Result<std::shared_ptr<Model>> Model::load(ByteSource& source, const LoadParams&
   if (!tokenizer) return Status::Error(source.describe() + ": " + tokenizer.message());
   impl->tokenizer = std::move(tokenizer.value());
   impl->hp.n_vocab = impl->tokenizer->n_vocab();
+  // The tokenizer holds the vocabulary now: keep only the head of each long
+  // metadata array, as much as metadata() shows (Llama 3's tokens, merges
+  // and token types are ~15 MB here, freed before the weights arrive).
+  for (auto& [key, value] : impl->gguf.metadata) {
+    if (auto* a = std::get_if<std::shared_ptr<GgufArray>>(&value.v); a && *a) (*a)->keep_first(kMetadataItemsShown);
+  }
 
   Planner plan(impl->gguf);
   Status planned = plan_weights(impl->hp, plan, impl->weights);

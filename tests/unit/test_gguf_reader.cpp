@@ -408,6 +408,12 @@ TEST(GgufFormat, RendersValues) {
   EXPECT_EQ(format_value(*r->find("b")), "true");
   EXPECT_EQ(format_value(*r->find("s")), "\"a\\\"b\\n\"");
   EXPECT_EQ(format_value(*r->find("many"), 3), "[0, 1, 2, ... 17 more]");
+  // A loaded model keeps only the head of long arrays; they print the same.
+  GgufValue trimmed = *r->find("many");
+  std::get<std::shared_ptr<GgufArray>>(trimmed.v)->keep_first(3);
+  EXPECT_EQ(std::get<std::shared_ptr<GgufArray>>(trimmed.v)->size(), 3u);
+  EXPECT_EQ(format_value(trimmed, 3), "[0, 1, 2, ... 17 more]");
+  EXPECT_EQ(format_value(trimmed, 8), "[0, 1, 2, ... 17 more]");
   EXPECT_EQ(format_value(*r->find("strs")), "[\"x\", \"y\"]");
 }
 
