@@ -211,15 +211,16 @@ Result<std::shared_ptr<Model>> Model::load(ByteSource& source, const LoadParams&
   if (!hp) return Status::Error(source.describe() + ": " + hp.message());
   impl->hp = hp.value();
 
-  auto vocab = read_vocab(impl->gguf);
+  auto vocab = take_vocab(impl->gguf);
   if (!vocab) return Status::Error(source.describe() + ": " + vocab.message());
   auto tokenizer = make_tokenizer(std::move(vocab.value()));
   if (!tokenizer) return Status::Error(source.describe() + ": " + tokenizer.message());
   impl->tokenizer = std::move(tokenizer.value());
   impl->hp.n_vocab = impl->tokenizer->n_vocab();
-  // The tokenizer holds the vocabulary now: keep only the head of each long
-  // metadata array, as much as metadata() shows (Llama 3's tokens, merges
-  // and token types are ~15 MB here, freed before the weights arrive).
+  // The tokenizer holds the vocabulary now (its strings were moved out of the
+  // metadata, so they never existed twice: in wasm, memory once touched stays
+  // taken): keep only the head of every other long metadata array too, as
+  // much as metadata() shows.
   for (auto& [key, value] : impl->gguf.metadata) {
     if (auto* a = std::get_if<std::shared_ptr<GgufArray>>(&value.v); a && *a) (*a)->keep_first(kMetadataItemsShown);
   }

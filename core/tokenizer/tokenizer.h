@@ -58,6 +58,9 @@ class Tokenizer {
 
 // Reads the vocabulary from the metadata; errors name the missing or bad key.
 Result<Vocab> read_vocab(const GgufFile& gguf);
+// The same, moving the token and merge strings out of the metadata instead of
+// copying them (the model loader: a 128K vocabulary need not exist twice).
+Result<Vocab> take_vocab(GgufFile& gguf);
 // Builds the tokenizer the vocabulary asks for; unknown models are errors.
 Result<std::unique_ptr<Tokenizer>> make_tokenizer(Vocab vocab);
 

@@ -1,5 +1,7 @@
 // read_vocab: the tokenizer.ggml.* metadata into a Vocab, checked so that a
 // tokenizer built from it never indexes out of range.
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -13,12 +15,23 @@ constexpr std::string_view kPrefix = "tokenizer.ggml.";
 
 std::string key(std::string_view name) { return std::string(kPrefix) + std::string(name); }
 
-Status read_strings(const GgufFile& gguf, const std::string& k, bool required, std::vector<std::string>& out) {
+// take: move the strings out of the metadata, leaving the head that
+// metadata listings show (GgufArray::keep_first), instead of copying them.
+Status read_strings(const GgufFile& gguf, const std::string& k, bool required, bool take,
+                    std::vector<std::string>& out) {
   if (!required && gguf.find(k) == nullptr) return Status::Ok();
   Result<const GgufArray*> array = gguf.get_array(k);
   if (!array) return array.status();
   if ((*array)->elem_type != GgufValueType::STRING) return Status::Error(k + ": expected an array of strings");
-  out = (*array)->strings;
+  if (!take) {
+    out = (*array)->strings;
+    return Status::Ok();
+  }
+  GgufArray& a = const_cast<GgufArray&>(**array);  // take_vocab holds the file non-const
+  out = std::move(a.strings);
+  const size_t head = std::min(out.size(), kMetadataItemsShown);
+  a.strings.assign(out.begin(), out.begin() + std::ptrdiff_t(head));
+  a.dropped += out.size() - head;
   return Status::Ok();
 }
 
@@ -91,9 +104,7 @@ Status read_special_ids(const GgufFile& gguf, Vocab& v) {
   return Status::Ok();
 }
 
-}  // namespace
-
-Result<Vocab> read_vocab(const GgufFile& gguf) {
+Result<Vocab> read_vocab_from(const GgufFile& gguf, bool take) {
   Vocab v;
   Result<std::string> model = gguf.get_string(key("model"));
   if (!model) return model.status();
@@ -102,11 +113,11 @@ Result<Vocab> read_vocab(const GgufFile& gguf) {
   if (!pre) return pre.status();
   v.pre = *pre;
 
-  KVLITE_TRY(read_strings(gguf, key("tokens"), true, v.tokens));
+  KVLITE_TRY(read_strings(gguf, key("tokens"), true, take, v.tokens));
   if (v.tokens.empty()) return Status::Error(key("tokens") + ": the vocabulary is empty");
   KVLITE_TRY(read_scores(gguf, v.tokens.size(), v.scores));
   KVLITE_TRY(read_attrs(gguf, v.tokens.size(), v.attrs));
-  KVLITE_TRY(read_strings(gguf, key("merges"), false, v.merges));
+  KVLITE_TRY(read_strings(gguf, key("merges"), false, take, v.merges));
   KVLITE_TRY(read_special_ids(gguf, v));
 
   // SentencePiece models start with BOS unless told otherwise; GPT-2 style do not.
@@ -120,5 +131,11 @@ Result<Vocab> read_vocab(const GgufFile& gguf) {
   v.chat_template = *chat_template;
   return v;
 }
+
+}  // namespace
+
+Result<Vocab> read_vocab(const GgufFile& gguf) { return read_vocab_from(gguf, false); }
+
+Result<Vocab> take_vocab(GgufFile& gguf) { return read_vocab_from(gguf, true); }
 
 }  // namespace kvlite

@@ -166,6 +166,20 @@ TEST(TokenizerBpe, ReadVocabFromGguf) {
   auto t = make_from(std::move(*v));
   ASSERT_TRUE(t);
   EXPECT_EQ(t->encode("hello world", true, true), (Ids{kHello, kSpaceWorld}));
+
+  // take_vocab (the model loader) gives the same vocabulary, moving the
+  // strings out of the metadata and leaving the head it lists, printed as before.
+  const GgufValue* tokens = file->find("tokenizer.ggml.tokens");
+  ASSERT_NE(tokens, nullptr);
+  const std::string listed = format_value(*tokens);
+  Result<Vocab> taken = take_vocab(*file);
+  ASSERT_TRUE(taken.ok()) << taken.message();
+  EXPECT_EQ(taken->tokens, expected.tokens);
+  EXPECT_EQ(taken->merges, expected.merges);
+  EXPECT_EQ(format_value(*tokens), listed);
+  const auto& held = std::get<std::shared_ptr<GgufArray>>(tokens->v);
+  EXPECT_EQ(held->size(), std::min(expected.tokens.size(), kMetadataItemsShown));
+  EXPECT_EQ(held->size() + held->dropped, expected.tokens.size());
 }
 
 Words split(PreTokenizer kind, std::string_view text) {
