@@ -51,6 +51,18 @@ struct Q4Rows {
 // q_scale[h] * sum over blocks b of scales[row r's byte b] * (integer sum over
 // the block of q[h * d + j] * levels[code j]).
 void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out, int64_t out_stride);
+// How the SIMD q4_scores kernels meet a row's nibbles (low: even values, high:
+// odd ones): each chunk of `chunk` query values becomes its even values, then
+// its odd ones. n a multiple of chunk.
+template <class T>
+inline void split_even_odd(const int8_t* q, int32_t n, int32_t chunk, T* out) {
+  for (int32_t c = 0; c < n; c += chunk) {
+    for (int32_t j = 0; j < chunk / 2; ++j) {
+      out[c + j] = T(q[c + 2 * j]);
+      out[c + chunk / 2 + j] = T(q[c + 2 * j + 1]);
+    }
+  }
+}
 // Weighted sums of the rows' values: acc[h * d + j] += sum over rows r of
 // w[h * w_stride + r] * scales[row r's byte j / 16] * levels[code j].
 void q4_accumulate(const Q4Rows& v, const float* w, int64_t w_stride, int32_t n_q, float* acc);

@@ -166,16 +166,8 @@ KVLITE_AVX2 void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scal
     const int32_t nh = std::min(kQ4Heads, n_q - h0);
     for (int32_t h = 0; h < nh; ++h) {
       const int8_t* qh = q + int64_t(h0 + h) * d;
-      for (int32_t c = 0; c < nc; ++c) {
-        for (int32_t j = 0; j < 32; ++j) {
-          split[h][c * 64 + j] = qh[c * 64 + 2 * j];
-          split[h][c * 64 + 32 + j] = qh[c * 64 + 2 * j + 1];
-        }
-      }
-      for (int32_t j = 0; tail < d && j < 16; ++j) {
-        split[h][tail + j] = qh[tail + 2 * j];
-        split[h][tail + 16 + j] = qh[tail + 2 * j + 1];
-      }
+      split_even_odd(qh, tail, 64, split[h]);
+      split_even_odd(qh + tail, d - tail, 32, split[h] + tail);
     }
     for (int64_t r = 0; r < k.n; ++r) {
       const uint8_t* row = k.data + size_t(r) * k.row_bytes;

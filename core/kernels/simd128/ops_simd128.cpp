@@ -222,13 +222,7 @@ void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n
   for (int32_t h0 = 0; h0 < n_q; h0 += kQ4Heads) {
     const int32_t nh = std::min(kQ4Heads, n_q - h0);
     for (int32_t h = 0; h < nh; ++h) {
-      const int8_t* qh = q + int64_t(h0 + h) * d;
-      for (int32_t c = 0; c < nc; ++c) {
-        for (int32_t j = 0; j < 16; ++j) {
-          split[h][c * 32 + j] = qh[c * 32 + 2 * j];
-          split[h][c * 32 + 16 + j] = qh[c * 32 + 2 * j + 1];
-        }
-      }
+      split_even_odd(q + int64_t(h0 + h) * d, d, 32, split[h]);
     }
     for (int64_t r = 0; r < k.n; ++r) {
       const uint8_t* row = k.data + size_t(r) * k.row_bytes;
