@@ -51,6 +51,10 @@ struct Q4Rows {
 // q_scale[h] * sum over blocks b of scales[row r's byte b] * (integer sum over
 // the block of q[h * d + j] * levels[code j]).
 void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out, int64_t out_stride);
+// The SIMD q4_scores kernels hold up to kQ4Heads split queries of up to
+// kQ4MaxDim values at once (kKvMaxHeadDim); longer rows take the scalar twin.
+constexpr int32_t kQ4Heads = 8;
+constexpr int32_t kQ4MaxDim = 512;
 // How the SIMD q4_scores kernels meet a row's nibbles (low: even values, high:
 // odd ones): each chunk of `chunk` query values becomes its even values, then
 // its odd ones. n a multiple of chunk.

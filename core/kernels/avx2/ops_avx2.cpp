@@ -144,11 +144,6 @@ KVLITE_AVX2 void lut16_decode(const uint8_t* codes, const float* table, const fl
 // byte shuffle per nibble half and the queries are split into even and odd
 // halves once per call to meet them; a last 32 values take the same steps in
 // 128 bits. Other head dims take the scalar twin.
-namespace {
-constexpr int32_t kQ4Heads = 8;      // query heads held at once
-constexpr int32_t kQ4MaxDim = 512;   // kKvMaxHeadDim
-}  // namespace
-
 KVLITE_AVX2 void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out,
                            int64_t out_stride) {
   const int32_t d = k.d;
@@ -158,7 +153,7 @@ KVLITE_AVX2 void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scal
   }
   const int32_t nb = d / 16, nc = d / 64, tail = nc * 64;  // values from `tail` on: one 32-value chunk
   const __m128i table128 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(k.levels));
-  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k.levels)));
+  const __m256i table = _mm256_broadcastsi128_si256(table128);
   const __m256i low4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
   const __m256i pairs = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
   alignas(32) int8_t split[kQ4Heads][kQ4MaxDim];

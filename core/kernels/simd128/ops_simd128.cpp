@@ -204,11 +204,6 @@ void lut16_decode(const uint8_t* codes, const float* table, const float* scales,
 // bytes 0-7 of each half in the first block and 8-15 in the second, so the
 // levels come from one swizzle per half and the queries are split into even
 // and odd 16-bit halves once per call. Other head dims take the scalar twin.
-namespace {
-constexpr int32_t kQ4Heads = 8;
-constexpr int32_t kQ4MaxDim = 512;
-}  // namespace
-
 void q4_scores(const Q4Rows& k, const int8_t* q, const float* q_scale, int32_t n_q, float* out, int64_t out_stride) {
   const int32_t d = k.d;
   if (d % 32 != 0 || d > kQ4MaxDim) {
