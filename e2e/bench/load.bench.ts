@@ -101,13 +101,15 @@ window.floor = async ({ chunk }) => {
 };
 let engine = null;
 window.load = async ({ flavour, threads }) => {
+  const tc = performance.now();
   engine = await Engine.create({ flavour, threads });
+  const createSeconds = (performance.now() - tc) / 1000;
   const file = document.querySelector("#file").files[0];
   const t0 = performance.now();
   const info = await engine.load(file, { contextLength: 4096 });
   const loadSeconds = (performance.now() - t0) / 1000;
   const loaded = await engine.stats();
-  return { info, loadSeconds, loaded };
+  return { info, loadSeconds, loaded, createSeconds };
 };
 window.generate = async () => {
   let pieces = 0;
@@ -190,10 +192,16 @@ test.describe("load benchmark", () => {
             // The page's own memory before the engine starts.
             const pageBytes = renderers.reduce((sum, pid) => sum + privateBytes(pid), 0);
             let privatePeak = 0;
+            // [ms since Engine.create, private MiB]: where in the load the peak falls.
+            const timeline: [number, number][] = [];
+            const t0 = Date.now();
             const timer = setInterval(() => {
-              privatePeak = Math.max(privatePeak, renderers.reduce((sum, pid) => sum + privateBytes(pid), 0));
+              const now = renderers.reduce((sum, pid) => sum + privateBytes(pid), 0);
+              privatePeak = Math.max(privatePeak, now);
+              timeline.push([Date.now() - t0, Math.round(now / MiB)]);
             }, 100);
             const r = await page.evaluate((args) => (window as any).load(args), { flavour: c.flavour, threads: c.threads });
+            const loadEndMs = Date.now() - t0;
             // What the loaded engine keeps, against what the load needed on the way (slices in flight, dead ones).
             const loadPeak = privatePeak;
             const settledBytes = renderers.reduce((sum, pid) => sum + privateBytes(pid), 0);
@@ -252,6 +260,10 @@ test.describe("load benchmark", () => {
                 privatePeakBytes: privatePeak,
                 vmHwmBytes: peak,
                 heapBytes: r.loaded.heapBytes,
+                mallocBytes: r.loaded.mallocBytes,
+                createSeconds: r.createSeconds,
+                loadEndMs,
+                timeline,
               }, null, 1) + "\n",
             );
             await cdp.detach();
