@@ -17,6 +17,7 @@ interface WasmEngine {
   load(source: number, size: number, name: string, maxWeightBytes: number): string;
   unload(): void;
   loaded(): boolean;
+  reserveKv(nCtx: number, maxBytes: number): void;
   configure(
     nCtx: number, threads: number, kType: string, vType: string, window: number, sinks: number,
     eviction: string, budget: number, pyramid: string, sliding: boolean, attentionStats: boolean, maxKvBytes: number,
@@ -40,7 +41,8 @@ export interface Host {
 
 export interface Platform {
   /** Instantiates a build; throws UnsupportedError where `simd` cannot run. */
-  createModule(flavour: Flavour, simd: Simd | "auto", host: Host): Promise<WasmModule>;
+  // `threads`: the engine's thread count (the threaded build's worker pool is sized from it).
+  createModule(flavour: Flavour, simd: Simd | "auto", host: Host, threads: number): Promise<WasmModule>;
   yieldToEventLoop(): Promise<void>;
   post(reply: Reply): void;
   onMessage(handler: (request: Request) => void): void;
@@ -88,11 +90,36 @@ function bufferReader(buffer: ArrayBuffer): Reader {
 // young, and the load runs synchronously with no idle time for the GC, so
 // dead chunks pile up (measured: 400-800 MB above the model on a 1.3 GB load)
 // until a major GC. Allocating a few MB of short-lived objects after each
-// chunk makes V8 run a scavenge, which frees the dead chunks' memory at once
-// (the renderer's peak then stays within 8% of weights + KV cache).
-const churnRing: unknown[] = new Array(1024);
+// chunk makes V8 run a scavenge, which frees the dead chunks' memory soon
+// after. One slot, so nothing of it survives a scavenge: survivors make V8
+// grow its young generation, which then stays grown to the end of the load
+// (measured: 25 MiB more renderer memory with 1024 live slots).
+const churnSlot: unknown[] = [null];
 function releaseDeadChunks(): void {
-  for (let i = 0; i < 200_000; i++) churnRing[i & 1023] = [i, i, i, i];
+  for (let i = 0; i < 20_000; i++) churnSlot[0] = [i, i, i, i];
+}
+
+// Chunks not yet collected. V8 collects the last ones of a load only at its
+// next GC, which a synchronous load does not give it: they were still held
+// (50-60 MiB, measured) while the KV cache was allocated and zeroed right
+// after the weights, on top of everything. So the load grows the wasm memory
+// for the cache first (a memory growth makes V8 schedule a collection,
+// measured) and waits, briefly, until these are collected.
+let chunksAlive = 0;
+const chunkRegistry =
+  typeof FinalizationRegistry === "function" ? new FinalizationRegistry<null>(() => void chunksAlive--) : null;
+function deadChunk(chunk: ArrayBuffer): void {
+  if (chunkRegistry) {
+    chunksAlive++;
+    chunkRegistry.register(chunk, null);
+  }
+  releaseDeadChunks();
+}
+const CHUNK_COLLECT_WAIT_MS = 1000;
+async function chunksCollected(): Promise<void> {
+  for (const deadline = Date.now() + CHUNK_COLLECT_WAIT_MS; chunksAlive > 0 && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 // FileReaderSync exists only in workers: slices are read synchronously, one
@@ -108,7 +135,7 @@ function blobReader(blob: Blob): Reader {
         if (chunk.byteLength !== len) throw new Error(`short read: ${chunk.byteLength} of ${len} bytes`);
         heap.set(new Uint8Array(chunk), dst + done);
         done += len;
-        releaseDeadChunks();
+        deadChunk(chunk);
       }
     },
   };
@@ -128,7 +155,7 @@ const HELPER_TIMEOUT_MS = 60_000;
 // its half, 1 if not.
 const HELPER_SOURCE = `
 let blob, reader, ctl, heap;
-const ring = new Array(1024);
+const slot = [null];
 onmessage = ({ data: m }) => {
   if (m.blob) {
     blob = m.blob; reader = new FileReaderSync(); ctl = new Int32Array(m.ctl);
@@ -144,7 +171,7 @@ onmessage = ({ data: m }) => {
       if (bytes.byteLength !== len) throw new Error("short read");
       heap.set(new Uint8Array(bytes), m.dst + done);
       done += len;
-      for (let i = 0; i < 200000; i++) ring[i & 1023] = [i, i, i, i];
+      for (let i = 0; i < 20000; i++) slot[0] = [i, i, i, i];  // see releaseDeadChunks
     }
   } catch {
     failed = 1;
@@ -253,7 +280,7 @@ function rangeReader(url: string, size: number): Reader {
         }
         heap.set(new Uint8Array(body), dst + done);
         done += len;
-        releaseDeadChunks();
+        deadChunk(body);
       }
     },
   };
@@ -402,6 +429,8 @@ export function serve(platform: Platform): void {
       throw new WorkerError("model load cancelled", "aborted");
     }
     contextLength = req.contextLength;
+    e.reserveKv(contextLength, MAX_HEAP - module!.heapInUse() - HEAP_RESERVE);
+    await chunksCollected();
     try {
       configure(DEFAULT_KV);
     } catch (err) {
@@ -463,7 +492,7 @@ export function serve(platform: Platform): void {
         flavour = req.flavour;
         threads = req.flavour === "mt" ? Math.max(1, req.threads) : 1;
         cancelFlag = req.cancelFlag;
-        module = await platform.createModule(flavour, req.simd, host);
+        module = await platform.createModule(flavour, req.simd, host, threads);
         engine = new module.Engine();
         return { flavour, threads };
       }
