@@ -63,13 +63,19 @@ const waiting: (() => void)[] = [];
 channel.port1.onmessage = () => waiting.shift()?.();
 
 serve({
-  async createModule(flavour, simd, host) {
+  async createModule(flavour, simd, host, threads) {
     const relaxed = simd === "relaxed" || (simd === "auto" && relaxedSimdSupported());
     if (relaxed && !relaxedSimdSupported()) throw new UnsupportedError("this browser does not run relaxed SIMD");
     const f = files[relaxed ? (`${flavour}-relaxed` as const) : flavour];
     const factory = (await import(/* @vite-ignore */ f.glue.href)).default as (m: object) => Promise<WasmModule>;
     return factory({
       kvliteHost: host,
+      // The threaded build's pthread workers, started before the module is
+      // ready: the engine's threads but the calling one, plus one spare, as a
+      // reconfigured session starts its threads before the old ones' workers
+      // are handed back (that waits for this worker's event loop). Each idle
+      // worker holds a few MiB.
+      kvlitePoolSize: threads,
       mainScriptUrlOrBlob: f.glue.href,
       locateFile: (path: string) =>
         path.endsWith(".wasm") ? f.wasm.href : path.endsWith(".worker.js") ? sameOriginUrl(pthreadWorker) : path,
