@@ -113,6 +113,39 @@ for (const [key, name] of CASES) {
       `${read > 5 ? "more than the 5 s target by itself" : "under the 5 s target"}.`,
   );
 }
+
+// Where the renderer's memory goes once loaded, from the runs that recorded malloc's bytes.
+const parts = CASES.map(([key, name]) => [name, results.filter((r) => r.case === key && r.chunkMiB === shipped && "mallocBytes" in r)])
+  .filter(([, rs]) => rs.length > 0);
+if (parts.length > 0) {
+  lines.push(
+    "",
+    "### Where the memory goes",
+    "",
+    "Right after the load (medians, MiB): the page before the engine; weights + KV cache; what malloc holds",
+    "in the wasm heap beyond them (vocabulary, scratch buffers, session); the rest of the renderer (the engine's",
+    "worker and its compiled wasm, the threaded build's pthread workers, heap pages malloc has freed); and how",
+    "far the peak went above the memory after the load (what reading the file needed on the way).",
+    "",
+    "| build | page | weights + KV | malloc beyond W+KV | rest | after load | peak above after load |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+  );
+  for (const [name, rs] of parts) {
+    const m = (f) => fmt(median(rs.map(f)) / MiB, 0);
+    lines.push(
+      `| ${name} | ${m((r) => r.pageBytes)} | ${m((r) => r.weightBytes + r.kvBytes)} | ` +
+        `${m((r) => r.mallocBytes - r.weightBytes - r.kvBytes)} | ${m((r) => r.settledBytes - r.pageBytes - r.mallocBytes)} | ` +
+        `${m((r) => r.settledBytes)} | ${m((r) => Math.max(0, r.privatePeakBytes - r.settledBytes))} |`,
+    );
+  }
+  lines.push(
+    "",
+    "The read slices are garbage once copied into the wasm heap, but V8 frees them only when it collects, which a",
+    "synchronous load does not let it do on its own: the loader makes it scavenge after each slice, and between",
+    "the weights and the KV cache it grows the heap by the cache's size (a memory growth makes V8 schedule a",
+    "collection) and waits until the slices are collected, so the cache is not zeroed on top of them.",
+  );
+}
 lines.push("");
 
 const chunkSizes = [...new Set(results.map((r) => r.chunkMiB))].sort((a, b) => b - a);
