@@ -195,18 +195,6 @@ class Engine {
     return "";
   }
 
-  // Grows the heap by what configure(n_ctx) allocates at most (an FP32
-  // cache), without touching it, where that fits in `max_bytes`. The worker
-  // calls it between the weights and the cache: growing the wasm memory is
-  // what makes V8 collect the dead read slices of the load, which would
-  // otherwise still be held while the cache's pages are zeroed.
-  void reserve_kv(int n_ctx, double max_bytes) {
-    const double bytes = model_ ? f32_kv_bytes(n_ctx) : 0;
-    if (bytes <= 0 || bytes > max_bytes) return;
-    void* volatile block = std::malloc(size_t(bytes));  // volatile: a malloc/free pair may be elided
-    std::free(block);
-  }
-
   void unload() {
     stream_.reset();
     session_.reset();
@@ -229,8 +217,9 @@ class Engine {
     if (!err.empty()) return err;
     // The cache is allocated whole at creation: refuse before malloc fails
     // (an allocation failure aborts the module instead of returning an error).
-    const double ctx = context_tokens(n_ctx);
-    const double f32_kv = f32_kv_bytes(n_ctx);
+    const ModelInfo& info = model_->info();
+    const double ctx = n_ctx > 0 ? n_ctx : std::min(info.n_ctx_train, 4096);
+    const double f32_kv = 2.0 * 4 * info.n_layer * ctx * info.n_head_kv * info.head_dim;
     stream_.reset();
     session_.reset();
     if (max_kv_bytes > 0 && f32_kv > max_kv_bytes) {
@@ -351,13 +340,6 @@ class Engine {
   }
 
  private:
-  double context_tokens(int n_ctx) const {
-    return n_ctx > 0 ? n_ctx : std::min(model_->info().n_ctx_train, 4096);
-  }
-  double f32_kv_bytes(int n_ctx) const {
-    const ModelInfo& info = model_->info();
-    return 2.0 * 4 * info.n_layer * context_tokens(n_ctx) * info.n_head_kv * info.head_dim;
-  }
   std::shared_ptr<Model> model_;
   std::unique_ptr<Session> session_;
   std::unique_ptr<TokenStream> stream_;
@@ -372,7 +354,6 @@ EMSCRIPTEN_BINDINGS(kvlite) {
       .function("unload", &Engine::unload)
       .function("loaded", &Engine::loaded)
       .function("configure", &Engine::configure)
-      .function("reserveKv", &Engine::reserve_kv)
       .function("start", &Engine::start)
       .function("step", &Engine::step)
       .function("reset", &Engine::reset)

@@ -140,10 +140,11 @@ if (parts.length > 0) {
   }
   lines.push(
     "",
-    "The read slices are garbage once copied into the wasm heap, but V8 frees them only when it collects, which a",
-    "synchronous load does not let it do on its own: the loader makes it scavenge after each slice, and between",
-    "the weights and the KV cache it grows the heap by the cache's size (a memory growth makes V8 schedule a",
-    "collection) and waits until the slices are collected, so the cache is not zeroed on top of them.",
+    "The read slices are garbage once copied into the wasm heap, but V8 returns their memory only after it",
+    "collects, which a synchronous load does not bring about on its own: the loader makes it scavenge after each",
+    "slice, and between the weights and the KV cache it allocates a large ArrayBuffer without touching it",
+    "(external memory, which makes V8 collect), waits until a FinalizationRegistry reports the slices collected",
+    "and 100 ms more, so the cache is not zeroed on top of them (`collectDeadChunks` in `wasm/src/worker-core.ts`).",
   );
 }
 lines.push("");

@@ -27,6 +27,7 @@
 //                        package's own is served from
 //                        build/bench/load/dist-chunkN (bench/load-variant.mjs)
 //   KVLITE_BENCH_CASES   st, mt or st,mt (default st,mt)
+//   KVLITE_BENCH_CTX     context length of the load (default 4096)
 // Each run writes build/bench/load/CASE-chunkN-runI.json; bench/load-report.mjs
 // turns them into docs/bench-load.md. Run: scripts/bench-load.
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
@@ -40,6 +41,7 @@ import { repoRoot } from "../support/throwaway-app.ts";
 
 const modelPath = process.env.KVLITE_BENCH_MODEL ?? "";
 const runs = Number(process.env.KVLITE_BENCH_RUNS ?? 1);
+const contextLength = Number(process.env.KVLITE_BENCH_CTX || 4096);
 const MiB = 1024 * 1024;
 
 // The package's own slice size, read from the source so the default run
@@ -100,13 +102,13 @@ window.floor = async ({ chunk }) => {
   }
 };
 let engine = null;
-window.load = async ({ flavour, threads }) => {
+window.load = async ({ flavour, threads, contextLength }) => {
   const tc = performance.now();
   engine = await Engine.create({ flavour, threads });
   const createSeconds = (performance.now() - tc) / 1000;
   const file = document.querySelector("#file").files[0];
   const t0 = performance.now();
-  const info = await engine.load(file, { contextLength: 4096 });
+  const info = await engine.load(file, { contextLength });
   const loadSeconds = (performance.now() - t0) / 1000;
   const loaded = await engine.stats();
   return { info, loadSeconds, loaded, createSeconds };
@@ -200,7 +202,7 @@ test.describe("load benchmark", () => {
               privatePeak = Math.max(privatePeak, now);
               timeline.push([Date.now() - t0, Math.round(now / MiB)]);
             }, 100);
-            const r = await page.evaluate((args) => (window as any).load(args), { flavour: c.flavour, threads: c.threads });
+            const r = await page.evaluate((args) => (window as any).load(args), { flavour: c.flavour, threads: c.threads, contextLength });
             const loadEndMs = Date.now() - t0;
             // What the loaded engine keeps, against what the load needed on the way (slices in flight, dead ones).
             const loadPeak = privatePeak;

@@ -17,7 +17,6 @@ interface WasmEngine {
   load(source: number, size: number, name: string, maxWeightBytes: number): string;
   unload(): void;
   loaded(): boolean;
-  reserveKv(nCtx: number, maxBytes: number): void;
   configure(
     nCtx: number, threads: number, kType: string, vType: string, window: number, sinks: number,
     eviction: string, budget: number, pyramid: string, sliding: boolean, attentionStats: boolean, maxKvBytes: number,
@@ -99,12 +98,15 @@ function releaseDeadChunks(): void {
   for (let i = 0; i < 20_000; i++) churnSlot[0] = [i, i, i, i];
 }
 
-// Chunks not yet collected. V8 collects the last ones of a load only at its
-// next GC, which a synchronous load does not give it: they were still held
-// (50-60 MiB, measured) while the KV cache was allocated and zeroed right
-// after the weights, on top of everything. So the load grows the wasm memory
-// for the cache first (a memory growth makes V8 schedule a collection,
-// measured) and waits, briefly, until these are collected.
+// Chunks not yet collected. V8 returns a dead chunk's memory only after a
+// collection, which the synchronous load does not bring about on its own: the
+// last ones (50-60 MiB, measured) were still held while the KV cache was
+// allocated and zeroed right after the weights, on top of everything. So
+// between the two the load allocates a large ArrayBuffer and drops it without
+// writing to it (external memory, which makes V8 collect; no pages are
+// touched), waits until a FinalizationRegistry reports the chunks collected,
+// then yields a little longer, in which V8 hands their memory back (measured:
+// freed within those 100 ms; without them, only after the cache was zeroed).
 let chunksAlive = 0;
 const chunkRegistry =
   typeof FinalizationRegistry === "function" ? new FinalizationRegistry<null>(() => void chunksAlive--) : null;
@@ -115,11 +117,17 @@ function deadChunk(chunk: ArrayBuffer): void {
   }
   releaseDeadChunks();
 }
-const CHUNK_COLLECT_WAIT_MS = 1000;
-async function chunksCollected(): Promise<void> {
-  for (const deadline = Date.now() + CHUNK_COLLECT_WAIT_MS; chunksAlive > 0 && Date.now() < deadline; ) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
+const COLLECT_WAIT_MS = 1000;
+const RELEASE_WAIT_MS = 100;
+async function collectDeadChunks(): Promise<void> {
+  if (chunksAlive === 0) return;
+  void new ArrayBuffer(4 * CHUNK);
+  const sleep = () => new Promise((resolve) => setTimeout(resolve, 5));
+  for (const deadline = Date.now() + COLLECT_WAIT_MS; chunksAlive > 0 && Date.now() < deadline; ) {
+    releaseDeadChunks();
+    await sleep();
   }
+  for (const until = Date.now() + RELEASE_WAIT_MS; Date.now() < until; ) await sleep();
 }
 
 // FileReaderSync exists only in workers: slices are read synchronously, one
@@ -429,8 +437,7 @@ export function serve(platform: Platform): void {
       throw new WorkerError("model load cancelled", "aborted");
     }
     contextLength = req.contextLength;
-    e.reserveKv(contextLength, MAX_HEAP - module!.heapInUse() - HEAP_RESERVE);
-    await chunksCollected();
+    await collectDeadChunks();
     try {
       configure(DEFAULT_KV);
     } catch (err) {
