@@ -431,13 +431,14 @@ export function serve(platform: Platform): void {
       reader.close?.();
       progressRequest = 0;
     }
-    // A cancel that arrived while the load ran synchronously (no shared flag).
+    await collectDeadChunks();
+    // A cancel that arrived while the load ran synchronously (no shared flag)
+    // or while the read slices were collected.
     if (isCancelled(req.id)) {
       e.unload();
       throw new WorkerError("model load cancelled", "aborted");
     }
     contextLength = req.contextLength;
-    await collectDeadChunks();
     try {
       configure(DEFAULT_KV);
     } catch (err) {
