@@ -192,13 +192,14 @@ test.describe("load benchmark", () => {
             };
             await probeContext.close();
             // The page's own memory before the engine starts.
-            const pageBytes = renderers.reduce((sum, pid) => sum + privateBytes(pid), 0);
+            const rendererBytes = () => renderers.reduce((sum, pid) => sum + privateBytes(pid), 0);
+            const pageBytes = rendererBytes();
             let privatePeak = 0;
             // [ms since Engine.create, private MiB]: where in the load the peak falls.
             const timeline: [number, number][] = [];
             const t0 = Date.now();
             const timer = setInterval(() => {
-              const now = renderers.reduce((sum, pid) => sum + privateBytes(pid), 0);
+              const now = rendererBytes();
               privatePeak = Math.max(privatePeak, now);
               timeline.push([Date.now() - t0, Math.round(now / MiB)]);
             }, 100);
@@ -206,7 +207,7 @@ test.describe("load benchmark", () => {
             const loadEndMs = Date.now() - t0;
             // What the loaded engine keeps, against what the load needed on the way (slices in flight, dead ones).
             const loadPeak = privatePeak;
-            const settledBytes = renderers.reduce((sum, pid) => sum + privateBytes(pid), 0);
+            const settledBytes = rendererBytes();
             const g = await page.evaluate(() => (window as any).generate());
             clearInterval(timer);
             const pageCdp = await page.context().newCDPSession(page);
