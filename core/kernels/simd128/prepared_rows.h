@@ -7,9 +7,17 @@
 //   using Weights;                                 a block made ready once for every token
 //   static Weights load(const Block&);
 //   static v128_t dot(const Weights&, const uint8_t* act);   the block's four i32 partial sums
-// Integer sums of four blocks are gathered into one vector and scaled by their
-// four scale products at once (lane j accumulates blocks j, j + 4, j + 8...),
-// with no horizontal reduction inside the loop.
+// Each block's four i32 partial sums are converted to floats and added, times
+// the block's scale product, into one float vector per token, so the loop
+// body is one block. The previous form, four blocks per iteration with their
+// sums gathered into one vector, had V8 hoist the iteration's 24 loads above
+// the arithmetic and spill (node 20's code, --print-wasm-code). Measured with
+// kvlite-bench --quick, old and new builds alternating: under node 20, Q8_0
+// matrix-vector 12.5 -> 18.6 GB/s at 2048x2048 and the 64-token matmul 24-27
+// -> 31-33 GOP/s; in Chromium 156 that matmul 39-40 -> 43-44 GOP/s. Lane k of
+// a block's sums covers the same eight elements in every Policy (bytes
+// 4k..4k+3 of each 16-byte half), so the SIMD128 and relaxed kernels stay
+// bit-identical.
 // Only included by files built with SIMD128 enabled.
 #pragma once
 
@@ -37,27 +45,15 @@ inline void dot_prepared_rows(int64_t n, const void* weights, const void* prepar
     acc[t] = wasm_f32x4_splat(0.0f);
   }
   const int64_t nb = n / kQK;
-  int64_t i = 0;
-  for (; i + 4 <= nb; i += 4) {
-    v128_t s[kTokens][4];
-    for (int j = 0; j < 4; ++j) {
-      const typename Policy::Weights w = Policy::load(b[i + j]);
-      for (int t = 0; t < kTokens; ++t) s[t][j] = Policy::dot(w, p[t] + 64 * (i + j));
-    }
-    const v128_t dw = load_finite_f16x4(&b[i].d, &b[i + 1].d, &b[i + 2].d, &b[i + 3].d);
+  for (int64_t i = 0; i < nb; ++i) {
+    const typename Policy::Weights w = Policy::load(b[i]);
+    const float dw = finite_f16_to_f32(&b[i].d);
     for (int t = 0; t < kTokens; ++t) {
-      const v128_t sums = transpose_sum(s[t][0], s[t][1], s[t][2], s[t][3]);
-      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(sums),
-                                                     wasm_f32x4_mul(dw, wasm_v128_load(ad[t] + i))));
+      const v128_t sums = wasm_f32x4_convert_i32x4(Policy::dot(w, p[t] + 64 * i));
+      acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(sums, wasm_f32x4_splat(dw * ad[t][i])));
     }
   }
-  for (int t = 0; t < kTokens; ++t) {
-    float sum = hsum(acc[t]);
-    for (int64_t j = i; j < nb; ++j) {
-      sum += float(hsum_i32(Policy::dot(Policy::load(b[j]), p[t] + 64 * j))) * (f16_to_f32(&b[j].d) * ad[t][j]);
-    }
-    out[t] = sum;
-  }
+  for (int t = 0; t < kTokens; ++t) out[t] = hsum(acc[t]);
 }
 
 }  // namespace kvlite::simd128

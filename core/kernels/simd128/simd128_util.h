@@ -61,6 +61,16 @@ inline v128_t load_finite_f16x4(const void* p0, const void* p1, const void* p2, 
   return wasm_f32x4_mul(wasm_v128_and(bits, wasm_i32x4_splat(int32_t(0x8fffffff))), wasm_f32x4_splat(0x1p112f));
 }
 
+// One weight-block scale as load_finite_f16x4 converts it, in scalar code.
+inline float finite_f16_to_f32(const void* p) {
+  int16_t h;
+  std::memcpy(&h, p, 2);
+  const uint32_t bits = (uint32_t(int32_t(h)) << 13) & 0x8fffffffu;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f * 0x1p112f;
+}
+
 inline float f16_to_f32(const void* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
