@@ -197,25 +197,22 @@ void bench_matvec(double& bandwidth, bool quick, size_t budget_mib) {
               " of the copies; %% of the best streaming read of the run: %.2f GB/s)\n",
               budget >> 20, rounds, rounds == 1 ? "" : "s", bandwidth);
   std::printf("%-24s %-15s %10s %10s %9s\n", "shape", "kernels", "ms", "GB/s", "% of bw");
-  for (size_t i = 0; i < results.size(); ++i) {
-    const Result& r = results[i];
-    const double gbs = double(r.bytes) / r.seconds / 1e9;
+  // One shape's results are contiguous: [first, end).
+  for (size_t first = 0, end = 0; first < results.size(); first = end) {
+    const Shape& sh = *results[first].shape;
     char label[64];
-    std::snprintf(label, sizeof label, "%lldx%lld %s", (long long)r.shape->rows, (long long)r.shape->cols,
-                  r.shape->what);
-    std::printf("%-24s %-15s %10.3f %10.2f %8.0f%%\n", label, r.set->name, r.seconds * 1e3, gbs,
-                100.0 * gbs / bandwidth);
-    const bool last_of_shape = i + 1 == results.size() || results[i + 1].shape != r.shape;
-    if (last_of_shape) {
-      double scalar_s = 0, simd_s = 0;
-      for (const Result& o : results) {
-        if (o.shape != r.shape) continue;
-        if (o.set == &scalar_kernels()) scalar_s = o.seconds;
-        if (o.set == &best) simd_s = o.seconds;
-      }
-      if (simd_s > 0 && &best != &scalar_kernels())
-        std::printf("%-24s speed-up of %s over scalar: %.1fx\n", "", best.name, scalar_s / simd_s);
+    std::snprintf(label, sizeof label, "%lldx%lld %s", (long long)sh.rows, (long long)sh.cols, sh.what);
+    double scalar_s = 0, best_s = 0;
+    for (end = first; end < results.size() && results[end].shape == &sh; ++end) {
+      const Result& r = results[end];
+      const double gbs = double(r.bytes) / r.seconds / 1e9;
+      std::printf("%-24s %-15s %10.3f %10.2f %8.0f%%\n", label, r.set->name, r.seconds * 1e3, gbs,
+                  100.0 * gbs / bandwidth);
+      if (r.set == &scalar_kernels()) scalar_s = r.seconds;
+      if (r.set == &best) best_s = r.seconds;
     }
+    if (&best != &scalar_kernels())
+      std::printf("%-24s speed-up of %s over scalar: %.1fx\n", "", best.name, scalar_s / best_s);
   }
 
   // Prefill: a batch of tokens streams the weights once.
