@@ -96,6 +96,7 @@ double bandwidth_gbs(size_t bytes, double min_seconds) {
 struct Shape {
   int64_t rows, cols;
   const char* what;
+  bool tiled = true;  // the loader's layout; false: rows whole, to compare
 };
 
 // Random codes and plausible scales: speed does not depend on the values.
@@ -121,13 +122,16 @@ struct MatrixCopies {
   std::vector<std::vector<uint8_t>> data;
   std::vector<WeightMatrix> w;
   size_t bytes_each = 0;
-  MatrixCopies(int64_t rows, int64_t cols, size_t budget) {
+  // Laid out as the loader lays out a model's matrices (tiled: rows longer
+  // than kMaxTileCols in column tiles), or with rows whole to compare.
+  MatrixCopies(int64_t rows, int64_t cols, size_t budget, bool tiled = true) {
     bytes_each = size_t(rows * cols / kQK) * sizeof(BlockQ8_0);
     const size_t n = std::max<size_t>(1, (budget + bytes_each - 1) / bytes_each);
     for (size_t i = 0; i < n; ++i) {
       data.push_back(random_q8_0(rows, cols));
-      w.push_back(WeightMatrix{type_traits(TensorType::Q8_0), rows, cols, data.back().data(),
-                               size_t(cols / kQK) * sizeof(BlockQ8_0)});
+      w.push_back(weight_layout(*type_traits(TensorType::Q8_0), rows, cols, tiled));
+      tile_in_place(w.back(), data.back().data());
+      w.back().data = data.back().data();
     }
   }
 };
@@ -163,7 +167,8 @@ double copies_read_seconds(const MatrixCopies& m, double min_seconds) {
 // the CPU; the results are printed when all are in.
 void bench_matvec(double& bandwidth, bool quick, size_t budget_mib) {
   const Shape shapes[] = {
-      {2048, 2048, "attn q/o"}, {8192, 2048, "ffn gate/up"}, {2048, 8192, "ffn down"}, {128256, 2048, "output"}};
+      {2048, 2048, "attn q/o"}, {8192, 2048, "ffn gate/up"}, {2048, 8192, "ffn down"},
+      {2048, 8192, "ffn down, rows whole", false}, {128256, 2048, "output"}};
   const size_t budget = budget_mib << 20;
   const double min_s = quick ? 0.05 : 0.5;
   const int rounds = quick ? 1 : 3;
@@ -177,7 +182,7 @@ void bench_matvec(double& bandwidth, bool quick, size_t budget_mib) {
   std::vector<Result> results;
   for (const Shape& sh : shapes) {
     if (quick && sh.rows > 8192) continue;
-    const MatrixCopies m(sh.rows, sh.cols, budget);
+    const MatrixCopies m(sh.rows, sh.cols, budget, sh.tiled);
     std::vector<float> x(size_t(sh.cols));
     for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i % 17) - 8) * 0.1f;
     const size_t first = results.size();
@@ -196,7 +201,10 @@ void bench_matvec(double& bandwidth, bool quick, size_t budget_mib) {
               " cache this measures cache, not memory; best of %d round%s, each also a streaming read\n"
               " of the copies; %% of the best streaming read of the run: %.2f GB/s)\n",
               budget >> 20, rounds, rounds == 1 ? "" : "s", bandwidth);
-  std::printf("%-24s %-15s %10s %10s %9s\n", "shape", "kernels", "ms", "GB/s", "% of bw");
+  std::printf("(matrices are laid out as the loader lays them out: rows longer than %lld columns in\n"
+              " column tiles; \"rows whole\" is the same shape without tiles, for comparison)\n",
+              (long long)kMaxTileCols);
+  std::printf("%-32s %-15s %10s %10s %9s\n", "shape", "kernels", "ms", "GB/s", "% of bw");
   // One shape's results are contiguous: [first, end).
   for (size_t first = 0, end = 0; first < results.size(); first = end) {
     const Shape& sh = *results[first].shape;
@@ -206,13 +214,13 @@ void bench_matvec(double& bandwidth, bool quick, size_t budget_mib) {
     for (end = first; end < results.size() && results[end].shape == &sh; ++end) {
       const Result& r = results[end];
       const double gbs = double(r.bytes) / r.seconds / 1e9;
-      std::printf("%-24s %-15s %10.3f %10.2f %8.0f%%\n", label, r.set->name, r.seconds * 1e3, gbs,
+      std::printf("%-32s %-15s %10.3f %10.2f %8.0f%%\n", label, r.set->name, r.seconds * 1e3, gbs,
                   100.0 * gbs / bandwidth);
       if (r.set == &scalar_kernels()) scalar_s = r.seconds;
       if (r.set == &best) best_s = r.seconds;
     }
     if (&best != &scalar_kernels())
-      std::printf("%-24s speed-up of %s over scalar: %.1fx\n", "", best.name, scalar_s / best_s);
+      std::printf("%-32s speed-up of %s over scalar: %.1fx\n", "", best.name, scalar_s / best_s);
   }
 
   // Prefill: a batch of tokens streams the weights once.

@@ -36,15 +36,12 @@ struct Want {
 
 class Planner {
  public:
-  explicit Planner(const GgufFile& gguf) : gguf_(gguf) {}
+  Planner(const GgufFile& gguf, bool tile) : gguf_(gguf), tile_(tile) {}
 
   Status matrix(const std::string& name, int64_t cols, int64_t rows, WeightMatrix& out) {
     auto info = find(name, {cols, rows}, 2);
     if (!info) return info.status();
-    out.traits = info.value()->traits;
-    out.rows = rows;
-    out.cols = cols;
-    out.row_stride = row_bytes(*out.traits, cols);
+    out = weight_layout(*info.value()->traits, rows, cols, tile_);
     wants_.push_back({info.value(), &out, nullptr});
     return Status::Ok();
   }
@@ -73,6 +70,7 @@ class Planner {
   }
 
   const GgufFile& gguf_;
+  const bool tile_;
   std::vector<Want> wants_;
 };
 
@@ -126,7 +124,8 @@ Status plan_weights(const Hparams& hp, Planner& plan, ModelWeights& w) {
   return Status::Ok();
 }
 
-// Rows first .. first + count - 1 of a matrix, sharing its bytes.
+// Rows first .. first + count - 1 of a matrix, sharing its bytes (of every
+// tile: tile_stride stays the whole matrix's).
 WeightMatrix row_range(const WeightMatrix& m, int64_t first, int64_t count) {
   WeightMatrix r = m;
   r.data = m.row(first);
@@ -165,6 +164,7 @@ Status read_tensors(ByteSource& src, const std::vector<Want>& wants, const LoadP
     }
     Status st = src.read(t.offset, bytes.data.get(), size_t(t.n_bytes));
     if (!st) return Status::Error("reading tensor '" + t.name + "': " + st.message());
+    if (want.matrix) tile_in_place(*want.matrix, bytes.data.get());
     if (want.matrix) {
       want.matrix->data = bytes.data.get();
       storage.push_back(std::move(bytes));
@@ -225,7 +225,7 @@ Result<std::shared_ptr<Model>> Model::load(ByteSource& source, const LoadParams&
     if (auto* a = std::get_if<std::shared_ptr<GgufArray>>(&value.v); a && *a) (*a)->keep_first(kMetadataItemsShown);
   }
 
-  Planner plan(impl->gguf);
+  Planner plan(impl->gguf, params.tile_long_rows);
   Status planned = plan_weights(impl->hp, plan, impl->weights);
   if (!planned) return Status::Error(source.describe() + ": " + planned.message());
 

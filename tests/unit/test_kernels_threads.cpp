@@ -5,11 +5,14 @@
 // checks hold trivially.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "kernels/kernel_set.h"
 #include "kernels/matmul.h"
 #include "kvlite/kvlite.h"
 #include "support/temp_dir.h"
@@ -79,21 +82,20 @@ std::vector<uint8_t> quantized_matrix(TensorType type, int64_t rows, int64_t col
   return out;
 }
 
-// Rows not a multiple of any task size; and long rows (4160 columns, 130
-// blocks: fewer rows per task, a remainder after the kernels' groups of four).
+// Rows not a multiple of any task size; long rows (4160 columns, 130
+// blocks: fewer rows per task, a remainder after the kernels' groups of four);
+// and column tiles (4160 in two of 2080, 8448 in three of 2816).
 TEST(ThreadedMatmul, BitIdenticalForAnyThreadCount) {
-  struct Shape { int64_t rows, cols; };
-  for (const Shape shape : {Shape{1000, 512}, Shape{300, 4160}})
+  struct Shape { int64_t rows, cols; bool tiled; };
+  for (const Shape shape : {Shape{1000, 512, false}, Shape{300, 4160, false}, Shape{300, 4160, true},
+                            Shape{300, 8448, true}})
   for (TensorType type : {TensorType::Q8_0, TensorType::F32, TensorType::Q4_K, TensorType::Q4_0}) {
     if (shape.cols % type_traits(type)->block_size != 0) continue;
     const int64_t rows = shape.rows, cols = shape.cols;
-    const std::vector<uint8_t> data = quantized_matrix(type, rows, cols, 7);
-    WeightMatrix w;
-    w.traits = type_traits(type);
-    w.rows = rows;
-    w.cols = cols;
+    std::vector<uint8_t> data = quantized_matrix(type, rows, cols, 7);
+    WeightMatrix w = weight_layout(*type_traits(type), rows, cols, shape.tiled);
+    tile_in_place(w, data.data());
     w.data = data.data();
-    w.row_stride = row_bytes(*w.traits, cols);
     for (int64_t n_tokens : {1, 5, 19}) {
       std::vector<float> x(size_t(n_tokens * cols));
       std::mt19937 rng(11);
@@ -119,18 +121,98 @@ TEST(ThreadedMatmul, BitIdenticalForAnyThreadCount) {
   }
 }
 
+// The layout: rows longer than kMaxTileCols in the fewest equal tiles that
+// split into whole blocks of the weights and of their activations.
+TEST(WeightLayout, TilesOnlyLongRowsAndOnlyAtBlockBoundaries) {
+  const TypeTraits& q8 = *type_traits(TensorType::Q8_0);
+  const TypeTraits& q4k = *type_traits(TensorType::Q4_K);
+  struct Case { const TypeTraits* t; int64_t cols; bool tile; int64_t tile_cols; };
+  for (const Case c : {Case{&q8, 2048, true, 0}, Case{&q8, 4096, true, 0}, Case{&q8, 8192, true, 4096},
+                       Case{&q8, 8192, false, 0}, Case{&q8, 11008, true, 2752}, Case{&q4k, 11008, true, 0},
+                       Case{&q4k, 14336, true, 3584}, Case{&q8, 4160, true, 2080}, Case{&q4k, 8448, true, 2816}}) {
+    const WeightMatrix m = weight_layout(*c.t, 300, c.cols, c.tile);
+    EXPECT_EQ(m.tile_cols, c.tile_cols) << c.t->name << " " << c.cols;
+    EXPECT_EQ(layout_bytes(m), row_bytes(*c.t, c.cols) * 300) << c.t->name << " " << c.cols;
+    if (m.tile_cols) {
+      EXPECT_EQ(m.row_stride, row_bytes(*c.t, m.tile_cols));
+      EXPECT_EQ(m.tile_stride, m.row_stride * 300);
+    }
+  }
+}
+
+// Tiling in place loses and moves nothing: every row reads back as it was.
+TEST(WeightLayout, TiledRowsReadBackUnchanged) {
+  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_K, TensorType::F32, TensorType::F16}) {
+    for (const int64_t rows : {1, 7, 300}) {
+      const int64_t cols = 8448;
+      const std::vector<uint8_t> whole = quantized_matrix(type, rows, cols, 3);
+      std::vector<uint8_t> tiled = whole;
+      WeightMatrix w = weight_layout(*type_traits(type), rows, cols);
+      ASSERT_EQ(w.n_tiles(), 3);
+      tile_in_place(w, tiled.data());
+      if (rows > 1) {
+        EXPECT_NE(0, std::memcmp(tiled.data(), whole.data(), whole.size())) << "nothing moved";
+      }
+      w.data = tiled.data();
+      WeightMatrix plain = weight_layout(*type_traits(type), rows, cols, false);
+      plain.data = whole.data();
+      std::vector<float> a(static_cast<size_t>(cols)), b(static_cast<size_t>(cols));
+      for (int64_t r = 0; r < rows; ++r) {
+        dequantize_row(w, r, a.data());
+        dequantize_row(plain, r, b.data());
+        ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << w.traits->name << " row " << r;
+      }
+    }
+  }
+}
+
+// Every kernel set gives a tiled matrix the products it gives the same
+// matrix with whole rows, up to the order of the float sums.
+TEST(WeightLayout, TiledProductsMatchWholeRowsInEveryKernelSet) {
+  const KernelSet& before = active_kernels();
+  const int64_t rows = 96, cols = 8448;
+  for (const KernelSet* set : available_kernel_sets()) {
+    use_kernels(*set);
+    for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::F16}) {
+      const std::vector<uint8_t> whole = quantized_matrix(type, rows, cols, 5);
+      std::vector<uint8_t> tiled = whole;
+      WeightMatrix t = weight_layout(*type_traits(type), rows, cols), w = weight_layout(*type_traits(type), rows, cols, false);
+      tile_in_place(t, tiled.data());
+      t.data = tiled.data();
+      w.data = whole.data();
+      for (int64_t n_tokens : {1, 3, 10}) {
+        std::vector<float> x(size_t(n_tokens * cols));
+        std::mt19937 rng(2);
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        for (float& v : x) v = dist(rng);
+        std::vector<float> yt(size_t(n_tokens * rows)), yw(yt.size());
+        MatmulScratch scratch;
+        matmul(t, x.data(), n_tokens, yt.data(), scratch);
+        matmul(w, x.data(), n_tokens, yw.data(), scratch);
+        for (size_t i = 0; i < yt.size(); ++i) {
+          // Each product sums 8448 terms of size about 1: a few ulps of that.
+          ASSERT_NEAR(yt[i], yw[i], 1e-4f * (1.0f + std::fabs(yw[i])))
+              << set->name << " " << type_traits(type)->name << " tokens " << n_tokens << " element " << i;
+        }
+      }
+    }
+  }
+  use_kernels(before);
+}
+
 // Prefill and decode logits with 1, 2 and 3 threads, bit for bit: matrix
 // rows and attention heads are split, never an output. With a compressed,
 // evicting cache collecting statistics, the KV heads also update their H2O
 // scores and statistics from different threads; statistics must match too.
-void expect_threads_change_nothing(const KvConfig& kv) {
+// n_ff above kMaxTileCols puts ffn_down in column tiles.
+void expect_threads_change_nothing(const KvConfig& kv, int32_t n_ff = 256) {
   test::TempDir dir;
   RandomModelSpec spec;
   spec.n_layer = 2;
   spec.n_embd = 128;
   spec.n_head = 4;
   spec.n_head_kv = 2;
-  spec.n_ff = 256;
+  spec.n_ff = n_ff;
   spec.weight_type = "Q8_0";
   const std::string path = dir.path("threads.gguf");
   ASSERT_TRUE(write_random_model(spec, path).ok());
@@ -175,6 +257,41 @@ void expect_threads_change_nothing(const KvConfig& kv) {
 }
 
 TEST(ThreadedSession, LogitsBitIdenticalFor1To3Threads) { expect_threads_change_nothing(KvConfig{}); }
+
+TEST(ThreadedSession, TiledFfnDownBitIdenticalFor1To3Threads) { expect_threads_change_nothing(KvConfig{}, 4608); }
+
+// The loader's tiles change only the order of float sums: a model loaded
+// with them gives the logits it gives with whole rows, within rounding.
+TEST(WeightLayout, TiledModelGivesTheLogitsOfWholeRows) {
+  test::TempDir dir;
+  RandomModelSpec spec;
+  spec.n_embd = 128;
+  spec.n_ff = 4608;  // ffn_down: two tiles of 2304
+  spec.weight_type = "Q8_0";
+  const std::string path = dir.path("tiled.gguf");
+  ASSERT_TRUE(write_random_model(spec, path).ok());
+  std::vector<std::vector<float>> logits;
+  for (bool tile : {true, false}) {
+    LoadParams lp;
+    lp.tile_long_rows = tile;
+    auto model = Model::load_file(path, lp);
+    ASSERT_TRUE(model.ok()) << model.message();
+    auto s = Session::create(model.value(), SessionParams{});
+    ASSERT_TRUE(s.ok()) << s.message();
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 12; ++i) prompt.push_back(3 + (i * 37) % 300);
+    ASSERT_TRUE(s.value()->eval(prompt).ok());
+    auto l = s.value()->logits();
+    logits.emplace_back(l.begin(), l.end());
+  }
+  float scale = 0, diff = 0;
+  for (size_t i = 0; i < logits[0].size(); ++i) {
+    scale = std::max(scale, std::fabs(logits[1][i]));
+    diff = std::max(diff, std::fabs(logits[0][i] - logits[1][i]));
+  }
+  EXPECT_GT(scale, 0.0f);
+  EXPECT_LT(diff, 1e-4f * scale) << "largest logit " << scale;
+}
 
 TEST(ThreadedSession, CompressedEvictingCacheBitIdenticalFor1To3Threads) {
   KvConfig kv;

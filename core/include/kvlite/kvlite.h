@@ -53,6 +53,9 @@ struct LoadParams {
   // Refuse models whose tensor data exceeds this many bytes (0: no limit),
   // before reading any of it.
   uint64_t max_weight_bytes = 0;
+  // Store matrices with rows longer than 4096 columns in column tiles (see
+  // kernels/matmul.h): faster matrix-vector products. Off only to compare.
+  bool tile_long_rows = true;
 };
 
 class Model {
