@@ -250,28 +250,40 @@ struct Speed {
   double prefill_tps = 0, decode_tps = 0;
 };
 
-Speed model_speed(const std::shared_ptr<Model>& model, int32_t threads, int32_t prompt_len, int32_t decode_len) {
-  SessionParams sp;
-  sp.threads = threads;
-  sp.n_ctx = 512;
-  auto s = Session::create(model, sp);
-  if (!s) return {};
+// Prefill and decode speed of each session, measured in turns: every round
+// times each session once, and each figure is the best of its rounds. In
+// turns, so that a slow spell of a shared machine costs each side one round
+// instead of making one side's figures all slow.
+std::vector<Speed> model_speeds(const std::shared_ptr<Model>& model, const std::vector<int32_t>& threads,
+                                int32_t prompt_len, int32_t decode_len, int rounds) {
+  std::vector<std::unique_ptr<Session>> sessions;
+  for (int32_t n : threads) {
+    SessionParams sp;
+    sp.threads = n;
+    sp.n_ctx = 512;
+    auto s = Session::create(model, sp);
+    if (!s) return {};
+    sessions.push_back(std::move(s.value()));
+  }
   std::vector<int32_t> prompt;
   for (int32_t i = 0; i < prompt_len; ++i) prompt.push_back(3 + (i * 31) % 250);
-  Speed best;
-  for (int rep = 0; rep < 3; ++rep) {  // best of three: the first warms up, the machine may be shared
-    s.value()->reset();
-    auto t = Clock::now();
-    if (!s.value()->eval(prompt).ok()) return {};
-    const double prefill = prompt_len / seconds_since(t);
-    t = Clock::now();
-    for (int32_t i = 0; i < decode_len; ++i) {
-      const int32_t id = 3 + i;
-      if (!s.value()->eval(std::span<const int32_t>(&id, 1)).ok()) return {};
+  std::vector<Speed> best(sessions.size());
+  for (int rep = 0; rep < rounds; ++rep) {
+    for (size_t k = 0; k < sessions.size(); ++k) {
+      Session& s = *sessions[k];
+      s.reset();
+      auto t = Clock::now();
+      if (!s.eval(prompt).ok()) return {};
+      const double prefill = prompt_len / seconds_since(t);
+      t = Clock::now();
+      for (int32_t i = 0; i < decode_len; ++i) {
+        const int32_t id = 3 + i;
+        if (!s.eval(std::span<const int32_t>(&id, 1)).ok()) return {};
+      }
+      const double decode = decode_len / seconds_since(t);
+      best[k].prefill_tps = std::max(best[k].prefill_tps, prefill);
+      best[k].decode_tps = std::max(best[k].decode_tps, decode);
     }
-    const double decode = decode_len / seconds_since(t);
-    best.prefill_tps = std::max(best.prefill_tps, prefill);
-    best.decode_tps = std::max(best.decode_tps, decode);
   }
   return best;
 }
@@ -306,8 +318,14 @@ void bench_threads(bool quick) {
               spec.n_embd, spec.n_ff, spec.n_vocab, double(model.value()->info().weight_bytes) / 1e6,
               seconds_since(t));
   const int32_t prompt_len = 64, decode_len = quick ? 8 : 32;
-  const Speed one = model_speed(model.value(), 1, prompt_len, decode_len);
-  const Speed two = model_speed(model.value(), 2, prompt_len, decode_len);
+  // The first round warms up; the machine may be shared.
+  const std::vector<Speed> speeds = model_speeds(model.value(), {1, 2}, prompt_len, decode_len, quick ? 3 : 5);
+  if (speeds.size() != 2) {
+    std::printf("threads: a session failed\n");
+    return;
+  }
+  const Speed& one = speeds[0];
+  const Speed& two = speeds[1];
   std::printf("%-28s %12s %12s %8s\n", "", "1 thread", "2 threads", "ratio");
   std::printf("%-28s %12.1f %12.1f %7.2fx\n", "prefill tokens/s (64-token)", one.prefill_tps, two.prefill_tps,
               two.prefill_tps / one.prefill_tps);
