@@ -41,7 +41,7 @@ struct WeightMatrix {
 // past; for ffn_down's 8192 columns that is 16 KiB of SIMD128 prepared
 // activations, and the weight stream pushes them out of L1. Measured on a
 // harness with the engine's loop (2048 rows x 8192 columns, node 20 and
-// Chromium 156): 15.5-16.7 GB/s with whole rows, 20.5-21.3 with tiles of
+// Chromium 156): 15.5-16.7 GB/s with whole rows, 20.0-21.4 with tiles of
 // 1024, 2048 or 4096 columns, the speed of the 2048-column shapes.
 constexpr int64_t kMaxTileCols = 4096;
 // Narrower tiles would only add partial sums.

@@ -82,6 +82,15 @@ std::vector<uint8_t> quantized_matrix(TensorType type, int64_t rows, int64_t col
   return out;
 }
 
+// n normal values.
+std::vector<float> random_floats(int64_t n, uint32_t seed) {
+  std::vector<float> x(static_cast<size_t>(n));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (float& v : x) v = dist(rng);
+  return x;
+}
+
 // Rows not a multiple of any task size; long rows (4160 columns, 130
 // blocks: fewer rows per task, a remainder after the kernels' groups of four);
 // and column tiles (4160 in two of 2080, 8448 in three of 2816).
@@ -97,10 +106,7 @@ TEST(ThreadedMatmul, BitIdenticalForAnyThreadCount) {
     tile_in_place(w, data.data());
     w.data = data.data();
     for (int64_t n_tokens : {1, 5, 19}) {
-      std::vector<float> x(size_t(n_tokens * cols));
-      std::mt19937 rng(11);
-      std::normal_distribution<float> dist(0.0f, 1.0f);
-      for (float& v : x) v = dist(rng);
+      const std::vector<float> x = random_floats(n_tokens * cols, 11);
       std::vector<float> ref(size_t(n_tokens * rows));
       MatmulScratch scratch;
       matmul(w, x.data(), n_tokens, ref.data(), scratch);
@@ -181,10 +187,7 @@ TEST(WeightLayout, TiledProductsMatchWholeRowsInEveryKernelSet) {
       t.data = tiled.data();
       w.data = whole.data();
       for (int64_t n_tokens : {1, 3, 10}) {
-        std::vector<float> x(size_t(n_tokens * cols));
-        std::mt19937 rng(2);
-        std::normal_distribution<float> dist(0.0f, 1.0f);
-        for (float& v : x) v = dist(rng);
+        const std::vector<float> x = random_floats(n_tokens * cols, 2);
         std::vector<float> yt(size_t(n_tokens * rows)), yw(yt.size());
         MatmulScratch scratch;
         matmul(t, x.data(), n_tokens, yt.data(), scratch);
