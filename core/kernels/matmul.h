@@ -29,6 +29,14 @@ struct WeightMatrix {
   int64_t n_tiles() const { return tile_cols ? cols / tile_cols : 1; }
   // Row r (of tile 0 when tiled).
   const uint8_t* row(int64_t r) const { return data + size_t(r) * row_stride; }
+  // Rows first .. first + count - 1, sharing the bytes: of every tile, as
+  // tile_stride stays the whole matrix's.
+  WeightMatrix row_range(int64_t first, int64_t count) const {
+    WeightMatrix m = *this;
+    m.data = row(first);
+    m.rows = count;
+    return m;
+  }
   // Tile k as a matrix of whole rows (the matrix itself when untiled).
   WeightMatrix tile(int64_t k) const {
     if (!tile_cols) return *this;

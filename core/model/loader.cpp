@@ -124,24 +124,15 @@ Status plan_weights(const Hparams& hp, Planner& plan, ModelWeights& w) {
   return Status::Ok();
 }
 
-// Rows first .. first + count - 1 of a matrix, sharing its bytes (of every
-// tile: tile_stride stays the whole matrix's).
-WeightMatrix row_range(const WeightMatrix& m, int64_t first, int64_t count) {
-  WeightMatrix r = m;
-  r.data = m.row(first);
-  r.rows = count;
-  return r;
-}
-
 // Fused matrices become the separate ones the forward pass reads: their rows
 // are stacked [q | k | v] and [gate | up], so each part is a row range.
 void split_fused(const Hparams& hp, ModelWeights& w) {
   for (LayerWeights& l : w.layers) {
-    l.wq = row_range(l.wqkv, 0, hp.q_dim());
-    l.wk = row_range(l.wqkv, hp.q_dim(), hp.kv_dim());
-    l.wv = row_range(l.wqkv, hp.q_dim() + hp.kv_dim(), hp.kv_dim());
-    l.ffn_gate = row_range(l.ffn_gate_up, 0, hp.n_ff);
-    l.ffn_up = row_range(l.ffn_gate_up, hp.n_ff, hp.n_ff);
+    l.wq = l.wqkv.row_range(0, hp.q_dim());
+    l.wk = l.wqkv.row_range(hp.q_dim(), hp.kv_dim());
+    l.wv = l.wqkv.row_range(hp.q_dim() + hp.kv_dim(), hp.kv_dim());
+    l.ffn_gate = l.ffn_gate_up.row_range(0, hp.n_ff);
+    l.ffn_up = l.ffn_gate_up.row_range(hp.n_ff, hp.n_ff);
   }
 }
 
