@@ -45,8 +45,6 @@ WeightMatrix weight_layout(const TypeTraits& t, int64_t rows, int64_t cols, bool
   return m;
 }
 
-size_t layout_bytes(const WeightMatrix& m) { return m.row_stride * size_t(m.rows) * size_t(m.n_tiles()); }
-
 void tile_in_place(const WeightMatrix& m, uint8_t* data) {
   const int64_t tiles = m.n_tiles(), n = m.rows * tiles;
   if (tiles == 1) return;

@@ -62,9 +62,6 @@ constexpr int64_t kMinTileCols = 1024;
 // data is null.
 WeightMatrix weight_layout(const TypeTraits& t, int64_t rows, int64_t cols, bool tile = true);
 
-// Total bytes of a matrix laid out as m.
-size_t layout_bytes(const WeightMatrix& m);
-
 // Reorders a matrix's bytes, given with rows whole and consecutive (as a GGUF
 // file stores them), into m's layout, in place: loading needs no second copy.
 void tile_in_place(const WeightMatrix& m, uint8_t* data);

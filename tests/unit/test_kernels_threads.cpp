@@ -82,6 +82,15 @@ std::vector<uint8_t> quantized_matrix(TensorType type, int64_t rows, int64_t col
   return out;
 }
 
+// The matrix over `bytes` (rows whole, as quantized_matrix gives them), laid
+// out as the loader lays it out (tiled or not), in place.
+WeightMatrix laid_out(TensorType type, int64_t rows, int64_t cols, std::vector<uint8_t>& bytes, bool tile = true) {
+  WeightMatrix w = weight_layout(*type_traits(type), rows, cols, tile);
+  tile_in_place(w, bytes.data());
+  w.data = bytes.data();
+  return w;
+}
+
 // n normal values.
 std::vector<float> random_floats(int64_t n, uint32_t seed) {
   std::vector<float> x(static_cast<size_t>(n));
@@ -102,9 +111,7 @@ TEST(ThreadedMatmul, BitIdenticalForAnyThreadCount) {
     if (shape.cols % type_traits(type)->block_size != 0) continue;
     const int64_t rows = shape.rows, cols = shape.cols;
     std::vector<uint8_t> data = quantized_matrix(type, rows, cols, 7);
-    WeightMatrix w = weight_layout(*type_traits(type), rows, cols, shape.tiled);
-    tile_in_place(w, data.data());
-    w.data = data.data();
+    const WeightMatrix w = laid_out(type, rows, cols, data, shape.tiled);
     for (int64_t n_tokens : {1, 5, 19}) {
       const std::vector<float> x = random_floats(n_tokens * cols, 11);
       std::vector<float> ref(size_t(n_tokens * rows));
@@ -138,7 +145,7 @@ TEST(WeightLayout, TilesOnlyLongRowsAndOnlyAtBlockBoundaries) {
                        Case{&q4k, 14336, true, 3584}, Case{&q8, 4160, true, 2080}, Case{&q4k, 8448, true, 2816}}) {
     const WeightMatrix m = weight_layout(*c.t, 300, c.cols, c.tile);
     EXPECT_EQ(m.tile_cols, c.tile_cols) << c.t->name << " " << c.cols;
-    EXPECT_EQ(layout_bytes(m), row_bytes(*c.t, c.cols) * 300) << c.t->name << " " << c.cols;
+    EXPECT_EQ(m.row_stride * 300 * size_t(m.n_tiles()), row_bytes(*c.t, c.cols) * 300) << c.t->name << " " << c.cols;
     if (m.tile_cols) {
       EXPECT_EQ(m.row_stride, row_bytes(*c.t, m.tile_cols));
       EXPECT_EQ(m.tile_stride, m.row_stride * 300);
@@ -151,17 +158,12 @@ TEST(WeightLayout, TiledRowsReadBackUnchanged) {
   for (TensorType type : {TensorType::Q8_0, TensorType::Q4_K, TensorType::F32, TensorType::F16}) {
     for (const int64_t rows : {1, 7, 300}) {
       const int64_t cols = 8448;
-      const std::vector<uint8_t> whole = quantized_matrix(type, rows, cols, 3);
-      std::vector<uint8_t> tiled = whole;
-      WeightMatrix w = weight_layout(*type_traits(type), rows, cols);
+      std::vector<uint8_t> whole = quantized_matrix(type, rows, cols, 3), tiled = whole;
+      const WeightMatrix w = laid_out(type, rows, cols, tiled), plain = laid_out(type, rows, cols, whole, false);
       ASSERT_EQ(w.n_tiles(), 3);
-      tile_in_place(w, tiled.data());
       if (rows > 1) {
         EXPECT_NE(0, std::memcmp(tiled.data(), whole.data(), whole.size())) << "nothing moved";
       }
-      w.data = tiled.data();
-      WeightMatrix plain = weight_layout(*type_traits(type), rows, cols, false);
-      plain.data = whole.data();
       std::vector<float> a(static_cast<size_t>(cols)), b(static_cast<size_t>(cols));
       for (int64_t r = 0; r < rows; ++r) {
         dequantize_row(w, r, a.data());
@@ -180,12 +182,8 @@ TEST(WeightLayout, TiledProductsMatchWholeRowsInEveryKernelSet) {
   for (const KernelSet* set : available_kernel_sets()) {
     use_kernels(*set);
     for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::F16}) {
-      const std::vector<uint8_t> whole = quantized_matrix(type, rows, cols, 5);
-      std::vector<uint8_t> tiled = whole;
-      WeightMatrix t = weight_layout(*type_traits(type), rows, cols), w = weight_layout(*type_traits(type), rows, cols, false);
-      tile_in_place(t, tiled.data());
-      t.data = tiled.data();
-      w.data = whole.data();
+      std::vector<uint8_t> whole = quantized_matrix(type, rows, cols, 5), tiled = whole;
+      const WeightMatrix t = laid_out(type, rows, cols, tiled), w = laid_out(type, rows, cols, whole, false);
       for (int64_t n_tokens : {1, 3, 10}) {
         const std::vector<float> x = random_floats(n_tokens * cols, 2);
         std::vector<float> yt(size_t(n_tokens * rows)), yw(yt.size());
@@ -306,9 +304,7 @@ TEST(WeightLayout, TiledModelGivesTheLogitsOfWholeRows) {
 TEST(WeightLayout, RowRangeOfATiledMatrix) {
   const int64_t rows = 300, cols = 8448, first = 100, count = 57;
   std::vector<uint8_t> data = quantized_matrix(TensorType::Q8_0, rows, cols, 9);
-  WeightMatrix w = weight_layout(*type_traits(TensorType::Q8_0), rows, cols);
-  tile_in_place(w, data.data());
-  w.data = data.data();
+  const WeightMatrix w = laid_out(TensorType::Q8_0, rows, cols, data);
   const WeightMatrix part = w.row_range(first, count);
   ASSERT_EQ(part.n_tiles(), 3);
   std::vector<float> a(static_cast<size_t>(cols)), b(static_cast<size_t>(cols));
